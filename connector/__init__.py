@@ -1,0 +1,37 @@
+"""The connector: customer records inside Gmail and Outlook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The application factory: configuration is read here, once, and nowhere else."""
+    from connector import api, db, health, store, web
+    from connector.config import load_config
+
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("CONNECTOR_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    overrides = dict(test_config or {})
+    app.config.from_mapping(load_config(os.environ, Path(app.instance_path), overrides))
+    app.config.update(overrides)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    db.init_app(app)
+    store.init_app(app)
+    web.init_app(app)
+    api.init_app(app)
+    health.init_app(app)
+
+    from connector import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,116 @@
+"""The `connector` command: Flask's CLI with the connector's commands."""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from connector.db import session_scope
+from connector.orgs import service as orgs
+from connector.orgs.models import Role
+
+
+def _create_app() -> Flask:
+    from connector import create_app
+
+    return create_app()
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("demo")
+    @click.option("--contacts", default=60, show_default=True, help="How many contacts.")
+    @click.option("--companies", default=20, show_default=True, help="How many companies.")
+    def demo_command(contacts: int, companies: int) -> None:
+        """Load a demo organization (idempotent) and print the demo user's API key."""
+        from connector.db import upgrade_schema
+        from connector.demo.data import load_demo
+
+        upgrade_schema(app)
+        with session_scope(app) as session:
+            result = load_demo(
+                session, app.config["SECRET_KEY"], contacts=contacts, companies=companies
+            )
+        state = "created" if result.created else "already there, unchanged"
+        click.echo(f"Demo organization {result.org_name!r}: {state}.")
+        click.echo(f"Demo user: {result.user_email}")
+        click.echo(f"Demo API key: {result.api_key}")
+
+    users = click.Group("users", help="Manage users.")
+    app.cli.add_command(users)
+
+    @users.command("create")
+    @click.option("--org", "org_name", required=True, help="Organization (created if new).")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--admin", is_flag=True, help="Make the user an admin.")
+    def create_user_command(org_name: str, email: str, name: str, admin: bool) -> None:
+        """Create a user in an organization."""
+        from connector.records.addresses import normalize_email
+
+        if normalize_email(email) is None:
+            raise click.BadParameter(f"{email!r} is not an email address", param_hint="--email")
+        with session_scope(app) as session:
+            org = orgs.get_or_create_org(session, org_name)
+            try:
+                user = orgs.create_user(
+                    session, org, email, name, Role.ADMIN if admin else Role.MEMBER
+                )
+            except orgs.ConflictError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"Created {user.role} {user.email} in {org.name} (user id {user.id}).")
+
+    keys = click.Group("keys", help="Manage API keys.")
+    app.cli.add_command(keys)
+
+    @keys.command("issue")
+    @click.option("--email", required=True, help="The user the key is for.")
+    @click.option("--label", default="", help="What the key is for (shown when listing).")
+    def issue_key_command(email: str, label: str) -> None:
+        """Issue a new API key for a user and print it (it is shown only once)."""
+        with session_scope(app) as session:
+            user = orgs.find_user(session, email)
+            if user is None:
+                raise click.ClickException(f"There is no user {email}.")
+            click.echo(orgs.issue_key(session, user, label))
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--workers", type=int, help="Worker processes [default: 2 x cores + 1].")
+    @click.option("--threads", default=4, show_default=True, type=int)
+    def serve_command(host: str, port: int, workers: int | None, threads: int) -> None:
+        """Run the service under gunicorn, as in production."""
+        from gunicorn.app.base import BaseApplication
+
+        class Server(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                options: dict[str, Any] = {
+                    "bind": f"{host}:{port}",
+                    "workers": workers or multiprocessing.cpu_count() * 2 + 1,
+                    "threads": threads,
+                    "worker_class": "gthread",
+                    "accesslog": "-",
+                    "keepalive": 5,
+                    "post_fork": post_fork,
+                }
+                for key, value in options.items():
+                    self.cfg.set(key, value)
+
+            def load(self) -> Flask:
+                return app
+
+        def post_fork(_server: Any, _worker: Any) -> None:
+            # The app was made before the fork: give each worker its own connections.
+            app.extensions["connector.engine"].dispose(close=False)
+
+        click.echo(f"Serving on http://{host}:{port} (public URL {app.config['PUBLIC_URL']})")
+        Server().run()
+
+
+def main() -> None:
+    cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False)
+    cli.main(prog_name="connector")

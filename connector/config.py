@@ -1,0 +1,69 @@
+"""Configuration, read from the environment once, inside the app factory."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ATTACHMENT_CAP = 10 * 1024 * 1024
+DEFAULT_MAX_REQUEST = 25 * 1024 * 1024
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a service that can start."""
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def _secret_key(environ: Mapping[str, str], instance_path: Path, env: str) -> str:
+    key = environ.get("CONNECTOR_SECRET_KEY", "")
+    if key:
+        return key
+    if env == "production":
+        raise ConfigError("CONNECTOR_SECRET_KEY is required when CONNECTOR_ENV=production")
+    # In development the key is generated once and kept, so that sessions, signed
+    # parameters and the demo API key survive restarts.
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(
+    environ: Mapping[str, str], instance_path: Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Turn CONNECTOR_* variables into Flask config keys; `overrides` (tests) win."""
+    overrides = overrides or {}
+    env = environ.get("CONNECTOR_ENV", "development")
+    database_url = environ.get("CONNECTOR_DATABASE_URL") or (
+        f"sqlite:///{instance_path / 'connector.sqlite3'}"
+    )
+    public_url = environ.get("CONNECTOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    return {
+        "ENV_NAME": env,
+        "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(environ, instance_path, env),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": environ.get("CONNECTOR_REDIS_URL") or None,
+        "REDIS_PREFIX": environ.get("CONNECTOR_REDIS_PREFIX", "connector:"),
+        "PUBLIC_URL": public_url,
+        "ATTACHMENT_CAP_BYTES": _int(
+            environ, "CONNECTOR_ATTACHMENT_CAP_BYTES", DEFAULT_ATTACHMENT_CAP
+        ),
+        "MAX_CONTENT_LENGTH": _int(environ, "CONNECTOR_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST),
+        "EXTRA_FREE_MAIL_DOMAINS": environ.get("CONNECTOR_EXTRA_FREE_MAIL_DOMAINS", ""),
+        "LOOKUP_CACHE_SECONDS": _int(environ, "CONNECTOR_LOOKUP_CACHE_SECONDS", 300),
+    }

@@ -1,0 +1,324 @@
+"""Who is this? Looking senders up by address, record cards, and search across records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, String, event, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, sessionmaker
+
+from connector.activities.service import recent_activities
+from connector.context import Ctx
+from connector.errors import InvalidInput
+from connector.lookup import view_models as vm
+from connector.records.addresses import domain_of, normalize_email
+from connector.records.models import (
+    CLOSED_LEAD_STAGES,
+    CLOSED_TICKET_STATUSES,
+    Company,
+    CompanyDomain,
+    Contact,
+    ContactEmail,
+    Lead,
+    RecordType,
+    Task,
+    Ticket,
+)
+from connector.records.service import (
+    RecordRef,
+    company_for_domain,
+    contact_for_email,
+    get_record,
+    propose_contact,
+)
+from connector.store import SharedStore
+
+MAX_LOOKUP_ADDRESSES = 50
+OPEN_ITEMS_LIMIT = 20
+
+# Cache ------------------------------------------------------------------------
+# Every cached answer's key holds its organization's generation number. Any
+# committed write to that organization bumps the number, so no stale answer is
+# read again. A reader takes the generation before it reads the database, so an
+# answer computed from data older than a concurrent write lands under the old
+# generation, where nobody looks.
+
+
+def _generation_key(org_id: int) -> str:
+    return f"lookup-gen:{org_id}"
+
+
+def _answer_key(org_id: int, generation: bytes | None, address: str) -> str:
+    digest = hashlib.sha256(address.encode()).hexdigest()[:32]
+    return f"lookup:{org_id}:{(generation or b'0').decode()}:{digest}"
+
+
+def invalidate_org(store: SharedStore, org_id: int) -> None:
+    store.incr(_generation_key(org_id))
+
+
+def track_writes(factory: sessionmaker[Session], store: SharedStore) -> None:
+    """Invalidate an organization's cached lookups whenever a commit changed its records."""
+
+    @event.listens_for(factory, "after_flush")
+    def _collect(session: Session, _context: Any) -> None:
+        touched = session.info.setdefault("touched_orgs", set())
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            org_id = getattr(obj, "organization_id", None)
+            if org_id is None and hasattr(obj, "activity"):
+                org_id = obj.activity.organization_id
+            if org_id is not None:
+                touched.add(org_id)
+
+    @event.listens_for(factory, "after_commit")
+    def _invalidate(session: Session) -> None:
+        for org_id in session.info.pop("touched_orgs", set()):
+            invalidate_org(store, org_id)
+
+    @event.listens_for(factory, "after_rollback")
+    def _forget(session: Session) -> None:
+        # A rollback of the whole transaction writes nothing; a savepoint's
+        # rollback keeps the set (an extra invalidation is harmless).
+        if not session.in_transaction():
+            session.info.pop("touched_orgs", None)
+
+
+# Cards ------------------------------------------------------------------------
+
+
+def _open_leads(ctx: Ctx, where: Any) -> list[Lead]:
+    query = (
+        select(Lead)
+        .where(Lead.organization_id == ctx.org_id, where, Lead.stage.not_in(CLOSED_LEAD_STAGES))
+        .order_by(Lead.created_at.desc(), Lead.id.desc())
+        .limit(OPEN_ITEMS_LIMIT)
+    )
+    return list(ctx.session.scalars(query))
+
+
+def _open_tickets(ctx: Ctx, where: Any) -> list[Ticket]:
+    query = (
+        select(Ticket)
+        .where(
+            Ticket.organization_id == ctx.org_id,
+            where,
+            Ticket.status.not_in(CLOSED_TICKET_STATUSES),
+        )
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(OPEN_ITEMS_LIMIT)
+    )
+    return list(ctx.session.scalars(query))
+
+
+def _open_tasks(ctx: Ctx, refs: Sequence[RecordRef]) -> list[Task]:
+    if not refs:
+        return []
+    about = or_(*[(Task.record_type == r.type) & (Task.record_id == r.id) for r in refs])
+    query = (
+        select(Task)
+        .where(Task.organization_id == ctx.org_id, Task.done.is_(False), about)
+        .order_by(Task.due_date.is_(None), Task.due_date, Task.id)
+        .limit(OPEN_ITEMS_LIMIT)
+    )
+    return list(ctx.session.scalars(query))
+
+
+def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
+    leads = _open_leads(ctx, Lead.contact_id == contact.id)
+    tickets = _open_tickets(ctx, Ticket.contact_id == contact.id)
+    refs = [RecordRef(RecordType.CONTACT, contact.id)]
+    refs += [RecordRef(RecordType.LEAD, lead.id) for lead in leads]
+    refs += [RecordRef(RecordType.TICKET, ticket.id) for ticket in tickets]
+    return {
+        "contact": vm.contact_summary(contact),
+        "company": vm.company_summary(contact.company) if contact.company else None,
+        "leads": [vm.lead_summary(lead) for lead in leads],
+        "tickets": [vm.ticket_summary(t) for t in tickets],
+        "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
+        "activities": [vm.activity_summary(a) for a in recent_activities(ctx, refs[0])],
+    }
+
+
+def company_card(ctx: Ctx, company: Company) -> dict[str, Any]:
+    ref = RecordRef(RecordType.COMPANY, company.id)
+    return {
+        "contact": None,
+        "company": vm.company_summary(company),
+        "leads": [
+            vm.lead_summary(lead) for lead in _open_leads(ctx, Lead.company_id == company.id)
+        ],
+        "tickets": [
+            vm.ticket_summary(t) for t in _open_tickets(ctx, Ticket.company_id == company.id)
+        ],
+        "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
+        "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
+    }
+
+
+def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
+    """A record with what surrounds it: what a card or the task pane shows when it is opened."""
+    record = get_record(ctx.session, ctx.org_id, ref)
+    if ref.type is RecordType.CONTACT:
+        return contact_card(ctx, record)
+    if ref.type is RecordType.COMPANY:
+        return company_card(ctx, record)
+    summary = vm.lead_summary(record) if ref.type is RecordType.LEAD else vm.ticket_summary(record)
+    return {
+        ref.type.value: summary,
+        "contact": vm.contact_summary(record.contact) if record.contact else None,
+        "company": vm.company_summary(record.company) if record.company else None,
+        "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
+        "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
+    }
+
+
+# Lookup ----------------------------------------------------------------------
+
+
+def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
+    domain = domain_of(address)
+    free_mail = domain in ctx.settings.free_mail
+    contact = contact_for_email(ctx.session, ctx.org_id, address)
+    if contact is not None:
+        card = contact_card(ctx, contact)
+        proposal = None
+    else:
+        company = None if free_mail else company_for_domain(ctx.session, ctx.org_id, domain)
+        card = (
+            company_card(ctx, company)
+            if company is not None
+            else {
+                "contact": None,
+                "company": None,
+                "leads": [],
+                "tickets": [],
+                "tasks": [],
+                "activities": [],
+            }
+        )
+        proposal = propose_contact(ctx, address)
+    return {"email": address, "free_mail": free_mail, **card, "proposal": proposal}
+
+
+def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
+    """One answer per distinct address, in the order given, served from the cache when it can."""
+    cleaned: list[str] = []
+    for raw in addresses:
+        address = normalize_email(raw)
+        if address is None:
+            raise InvalidInput(f"{raw!r} is not an email address.", {"email": [raw]})
+        if address not in cleaned:
+            cleaned.append(address)
+    if not cleaned:
+        raise InvalidInput("Give at least one email address.", {"email": ["missing"]})
+    if len(cleaned) > MAX_LOOKUP_ADDRESSES:
+        raise InvalidInput(
+            f"At most {MAX_LOOKUP_ADDRESSES} addresses in one lookup.", {"email": ["too many"]}
+        )
+    generation = ctx.store.get(_generation_key(ctx.org_id))
+    answers = []
+    for address in cleaned:
+        key = _answer_key(ctx.org_id, generation, address)
+        cached = ctx.store.get(key)
+        if cached is not None:
+            answers.append(json.loads(cached))
+            continue
+        answer = _lookup_one(ctx, address)
+        ctx.store.set(key, json.dumps(answer).encode(), ctx.settings.lookup_cache_seconds)
+        answers.append(answer)
+    return answers
+
+
+# Search ----------------------------------------------------------------------
+
+SEARCHABLE = tuple(RecordType)
+
+
+def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> list[Select[Any]]:
+    """One SELECT (type, id, title, subtitle) per record type; matching is case-insensitive."""
+
+    def has(column: Any) -> Any:
+        return func.lower(column).contains(needle, autoescape=True)
+
+    queries: list[Select[Any]] = []
+    if RecordType.CONTACT in types:
+        by_email = select(ContactEmail.contact_id).where(
+            ContactEmail.organization_id == org_id, has(ContactEmail.email)
+        )
+        queries.append(
+            select(
+                literal("contact", String).label("type"),
+                Contact.id.label("id"),
+                Contact.name.label("title"),
+                func.coalesce(Contact.job_title, "").label("subtitle"),
+            ).where(
+                Contact.organization_id == org_id,
+                or_(has(Contact.name), Contact.id.in_(by_email)),
+            )
+        )
+    if RecordType.COMPANY in types:
+        by_domain = select(CompanyDomain.company_id).where(
+            CompanyDomain.organization_id == org_id, has(CompanyDomain.domain)
+        )
+        queries.append(
+            select(
+                literal("company", String).label("type"),
+                Company.id.label("id"),
+                Company.name.label("title"),
+                func.coalesce(Company.website, "").label("subtitle"),
+            ).where(
+                Company.organization_id == org_id,
+                or_(has(Company.name), Company.id.in_(by_domain)),
+            )
+        )
+    if RecordType.LEAD in types:
+        queries.append(
+            select(
+                literal("lead", String).label("type"),
+                Lead.id.label("id"),
+                Lead.title.label("title"),
+                Lead.stage.label("subtitle"),
+            ).where(Lead.organization_id == org_id, has(Lead.title))
+        )
+    if RecordType.TICKET in types:
+        queries.append(
+            select(
+                literal("ticket", String).label("type"),
+                Ticket.id.label("id"),
+                Ticket.subject.label("title"),
+                Ticket.status.label("subtitle"),
+            ).where(Ticket.organization_id == org_id, has(Ticket.subject))
+        )
+    return queries
+
+
+def search(
+    ctx: Ctx,
+    text: str,
+    types: Sequence[RecordType] = SEARCHABLE,
+    page: int = 1,
+    per_page: int = 20,
+) -> dict[str, Any]:
+    needle = text.strip().lower()
+    if len(needle) < 2:
+        raise InvalidInput("Search for at least two characters.", {"q": ["too short"]})
+    combined = union_all(*_search_queries(ctx.org_id, needle, types or SEARCHABLE)).subquery()
+    total = ctx.session.scalar(select(func.count()).select_from(combined)) or 0
+    rows = ctx.session.execute(
+        select(combined)
+        .order_by(func.lower(combined.c.title), combined.c.type, combined.c.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return {
+        "results": [
+            {"type": row.type, "id": row.id, "title": row.title, "subtitle": row.subtitle or ""}
+            for row in rows
+        ],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }

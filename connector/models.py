@@ -1,0 +1,43 @@
+"""Every model, imported in one place so that Alembic sees the whole schema."""
+
+from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
+from connector.db import Base
+from connector.email_templates.models import EmailTemplate
+from connector.orgs.models import ApiKey, Organization, Role, User
+from connector.records.models import (
+    Company,
+    CompanyDomain,
+    Contact,
+    ContactEmail,
+    Lead,
+    LeadStage,
+    RecordType,
+    Task,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+)
+
+__all__ = [
+    "Activity",
+    "ActivityKind",
+    "ActivityLink",
+    "ApiKey",
+    "Attachment",
+    "Base",
+    "Company",
+    "CompanyDomain",
+    "Contact",
+    "ContactEmail",
+    "EmailTemplate",
+    "Lead",
+    "LeadStage",
+    "Organization",
+    "RecordType",
+    "Role",
+    "Task",
+    "Ticket",
+    "TicketPriority",
+    "TicketStatus",
+    "User",
+]

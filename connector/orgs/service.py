@@ -1,0 +1,80 @@
+"""Organizations, users and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.db import utcnow
+from connector.orgs.models import ApiKey, Organization, Role, User
+
+KEY_PREFIX = "ck_"
+
+
+class ConflictError(ValueError):
+    """The record exists already."""
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def get_or_create_org(session: Session, name: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.name == name))
+    if org is None:
+        org = Organization(name=name)
+        session.add(org)
+        session.flush()
+    return org
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def create_user(
+    session: Session, org: Organization, email: str, name: str, role: Role = Role.MEMBER
+) -> User:
+    if find_user(session, email) is not None:
+        raise ConflictError(f"a user with the address {email} exists already")
+    user = User(organization=org, email=email.strip().lower(), name=name, role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def store_key(session: Session, user: User, raw_key: str, label: str = "") -> ApiKey:
+    key = ApiKey(user=user, key_hash=hash_key(raw_key), prefix=raw_key[:10], label=label)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def issue_key(session: Session, user: User, label: str = "") -> str:
+    """A new random key for the user; only its hash is kept, so this is the only time it shows."""
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    store_key(session, user, raw_key, label)
+    return raw_key
+
+
+def derived_key(secret: str, purpose: str) -> str:
+    """A key that the same secret always gives again (the demo user's, which `demo` reprints)."""
+    digest = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+    return f"{KEY_PREFIX}{purpose}_{digest[:40]}"
+
+
+def authenticate(session: Session, raw_key: str) -> User | None:
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key), ApiKey.revoked_at.is_(None))
+    )
+    return key.user if key is not None else None
+
+
+def revoke_key(session: Session, key: ApiKey) -> None:
+    key.revoked_at = utcnow()

@@ -1,0 +1,183 @@
+"""The customer records: companies, contacts, leads, tickets and tasks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from connector.db import Base, Timestamped, utcnow
+
+
+class RecordType(enum.StrEnum):
+    """What an activity or a task can be about."""
+
+    CONTACT = "contact"
+    COMPANY = "company"
+    LEAD = "lead"
+    TICKET = "ticket"
+
+
+class LeadStage(enum.StrEnum):
+    NEW = "new"
+    QUALIFIED = "qualified"
+    PROPOSITION = "proposition"
+    WON = "won"
+    LOST = "lost"
+
+
+CLOSED_LEAD_STAGES = (LeadStage.WON, LeadStage.LOST)
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+CLOSED_TICKET_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+class TicketPriority(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class OrgOwned:
+    """Every record belongs to exactly one organization."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+
+
+class Company(OrgOwned, Timestamped, Base):
+    __tablename__ = "companies"
+
+    name: Mapped[str] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(500))
+    phone: Mapped[str | None] = mapped_column(String(50))
+
+    domains: Mapped[list[CompanyDomain]] = relationship(
+        back_populates="company",
+        cascade="all, delete-orphan",
+        order_by="CompanyDomain.id",
+        lazy="selectin",
+    )
+
+
+class CompanyDomain(Base):
+    __tablename__ = "company_domains"
+    __table_args__ = (UniqueConstraint("organization_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    # Lower-cased, without a leading "@" or "www.".
+    domain: Mapped[str] = mapped_column(String(253))
+
+    company: Mapped[Company] = relationship(back_populates="domains")
+
+
+class Contact(OrgOwned, Timestamped, Base):
+    __tablename__ = "contacts"
+
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="SET NULL"), index=True
+    )
+
+    company: Mapped[Company | None] = relationship(lazy="joined")
+    emails: Mapped[list[ContactEmail]] = relationship(
+        back_populates="contact",
+        cascade="all, delete-orphan",
+        order_by="ContactEmail.id",
+        lazy="selectin",
+    )
+
+
+class ContactEmail(Base):
+    __tablename__ = "contact_emails"
+    # The lookup's index: an address is found by equality within its organization.
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    # Stored lower-cased, so that a case-insensitive match is an equality.
+    email: Mapped[str] = mapped_column(String(320))
+
+    contact: Mapped[Contact] = relationship(back_populates="emails")
+
+
+class Lead(OrgOwned, Timestamped, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint("probability >= 0 AND probability <= 100", name="probability_range"),
+    )
+
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    stage: Mapped[LeadStage] = mapped_column(String(20), default=LeadStage.NEW)
+    expected_revenue: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    probability: Mapped[int] = mapped_column(default=10)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="SET NULL"), index=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
+    company: Mapped[Company | None] = relationship(lazy="joined")
+
+
+class Ticket(OrgOwned, Timestamped, Base):
+    __tablename__ = "tickets"
+
+    subject: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[TicketStatus] = mapped_column(String(20), default=TicketStatus.NEW)
+    priority: Mapped[TicketPriority] = mapped_column(String(20), default=TicketPriority.NORMAL)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="SET NULL"), index=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
+    company: Mapped[Company | None] = relationship(lazy="joined")
+
+
+class Task(OrgOwned, Timestamped, Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_record", "organization_id", "record_type", "record_id"),
+        Index("ix_tasks_assignee_open", "assignee_id", "done", "due_date"),
+    )
+
+    title: Mapped[str] = mapped_column(String(300))
+    due_date: Mapped[dt.date | None]
+    done: Mapped[bool] = mapped_column(default=False)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The record the task is about, by type and id (like Odoo's res_model/res_id):
+    # one column pair serves every record type.
+    record_type: Mapped[RecordType | None] = mapped_column(String(20))
+    record_id: Mapped[int | None]

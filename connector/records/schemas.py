@@ -1,0 +1,105 @@
+"""Schemas of what the API accepts to create and change records."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from connector.activities.schemas import EmailIn
+from connector.lookup.schemas import RecordRefSchema
+from connector.records.models import LeadStage, TicketPriority, TicketStatus
+
+NAME = validate.Length(min=1, max=200)
+TITLE = validate.Length(min=1, max=300)
+
+
+class CompanyIn(Schema):
+    name = fields.String(required=True, validate=NAME)
+    domains = fields.List(fields.String(validate=validate.Length(max=253)), load_default=list)
+    website = fields.String(allow_none=True, validate=validate.Length(max=500))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
+
+
+class ContactIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    emails = fields.List(
+        fields.String(validate=validate.Length(max=320)),
+        required=True,
+        validate=validate.Length(min=1, max=20),
+    )
+    phone = fields.String(allow_none=True, validate=validate.Length(max=50))
+    job_title = fields.String(allow_none=True, validate=validate.Length(max=200))
+    company_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Omit both this and new_company to use the company of the domain"},
+    )
+    new_company = fields.Nested(CompanyIn, allow_none=True)
+
+
+class LeadIn(Schema):
+    title = fields.String(
+        validate=TITLE, metadata={"description": "Defaults to the email's subject"}
+    )
+    description = fields.String(metadata={"description": "Defaults to the email's text"})
+    stage = fields.String(
+        load_default=LeadStage.NEW.value, validate=validate.OneOf([s.value for s in LeadStage])
+    )
+    expected_revenue = fields.Decimal(
+        allow_none=True, places=2, validate=validate.Range(min=0, max=10**12)
+    )
+    probability = fields.Integer(load_default=10, validate=validate.Range(min=0, max=100))
+    contact_id = fields.Integer(allow_none=True)
+    company_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    email = fields.Nested(
+        EmailIn,
+        metadata={
+            "description": "The email the lead comes from: it names the contact and company "
+            "(the sender's, created when unknown) and is logged on the lead"
+        },
+    )
+
+
+class TicketIn(Schema):
+    subject = fields.String(
+        validate=TITLE, metadata={"description": "Defaults to the email's subject"}
+    )
+    description = fields.String(metadata={"description": "Defaults to the email's text"})
+    status = fields.String(
+        load_default=TicketStatus.NEW.value,
+        validate=validate.OneOf([s.value for s in TicketStatus]),
+    )
+    priority = fields.String(
+        load_default=TicketPriority.NORMAL.value,
+        validate=validate.OneOf([p.value for p in TicketPriority]),
+    )
+    contact_id = fields.Integer(allow_none=True)
+    company_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    email = fields.Nested(EmailIn, metadata={"description": "As for leads"})
+
+
+class TaskIn(Schema):
+    title = fields.String(required=True, validate=TITLE)
+    due_date = fields.Date(allow_none=True)
+    record = fields.Nested(RecordRefSchema, allow_none=True)
+    assignee_id = fields.Integer(
+        allow_none=True, metadata={"description": "Defaults to the caller"}
+    )
+
+
+class TaskPatch(Schema):
+    title = fields.String(validate=TITLE)
+    due_date = fields.Date(allow_none=True)
+    done = fields.Boolean()
+    assignee_id = fields.Integer(allow_none=True)
+
+
+class TaskListArgs(Schema):
+    assignee = fields.String(
+        load_default="me",
+        metadata={"description": "'me' (default), 'all', or a user id"},
+        validate=validate.Regexp(r"^(me|all|\d+)$"),
+    )
+    include_done = fields.Boolean(load_default=False)
+    due_before = fields.Date(allow_none=True)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))

@@ -1,0 +1,112 @@
+"""Shared state: Redis when configured, else an in-process store, behind one interface.
+
+Values are bytes. Keys are namespaced by a prefix so that several services (or
+test runs) can share one Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+from flask import Flask
+
+
+class SharedStore(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, expires_in: float | None = None) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def incr(self, key: str, amount: int = 1) -> int: ...
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+
+class MemoryStore:
+    """A dict with expiry, for a single process (development, tests, one worker)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[bytes | int, float | None]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str) -> bytes | int | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        value, deadline = entry
+        if deadline is not None and deadline <= time.monotonic():
+            del self._values[key]
+            return None
+        return value
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._live(key)
+        if isinstance(value, int):
+            return str(value).encode()
+        return value
+
+    def set(self, key: str, value: bytes, expires_in: float | None = None) -> None:
+        deadline = None if expires_in is None else time.monotonic() + expires_in
+        with self._lock:
+            self._values[key] = (bytes(value), deadline)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        with self._lock:
+            current = self._live(key)
+            deadline = self._values[key][1] if current is not None else None
+            number = int(current) + amount if current is not None else amount
+            self._values[key] = (number, deadline)
+            return number
+
+    def ping(self) -> None:
+        return None
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "connector:") -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30
+        )
+        self._prefix = prefix
+
+    def get(self, key: str) -> bytes | None:
+        return self._client.get(self._prefix + key)
+
+    def set(self, key: str, value: bytes, expires_in: float | None = None) -> None:
+        px = None if expires_in is None else max(1, int(expires_in * 1000))
+        self._client.set(self._prefix + key, value, px=px)
+
+    def delete(self, key: str) -> None:
+        self._client.delete(self._prefix + key)
+
+    def incr(self, key: str, amount: int = 1) -> int:
+        return int(self._client.incr(self._prefix + key, amount))
+
+    def ping(self) -> None:
+        self._client.ping()
+
+
+def create_store(redis_url: str | None, prefix: str) -> SharedStore:
+    # Constructing a Redis client opens no connection; the first command does.
+    return RedisStore(redis_url, prefix) if redis_url else MemoryStore()
+
+
+def get_store(app: Flask) -> SharedStore:
+    return app.extensions["connector.store"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["connector.store"] = create_store(
+        app.config["REDIS_URL"], app.config["REDIS_PREFIX"]
+    )

@@ -1,0 +1,171 @@
+"""Fixtures: the app on each backend (SQLite with the in-process store, PostgreSQL with Redis),
+a fresh database per test, and users with API keys.
+
+PostgreSQL and Redis are used for real. When they cannot be reached the tests that
+need them are skipped, except under CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from connector import create_app
+from connector.db import session_scope, upgrade_schema
+from connector.models import Base
+from connector.orgs import service as orgs
+from connector.orgs.models import Role
+
+POSTGRES_URL = os.environ.get(
+    "CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("CONNECTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", "postgres"]
+
+
+def unavailable(what: str, error: Exception) -> None:
+    message = f"{what} unreachable: {error}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: services must be there, nothing is skipped)")
+    pytest.skip(message)
+
+
+def base_config(**overrides: Any) -> dict[str, Any]:
+    return {"TESTING": True, "SECRET_KEY": "test-secret", **overrides}
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test run, migrated once, dropped at the end."""
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"connector_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        unavailable("PostgreSQL", error)
+    url = sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(False)
+    app = create_app(base_config(DATABASE_URL=url))
+    upgrade_schema(app)
+    app.extensions["connector.engine"].dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies: migrating once keeps the suite quick."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    app = create_app(base_config(DATABASE_URL=f"sqlite:///{path}"))
+    upgrade_schema(app)
+    app.extensions["connector.engine"].dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        unavailable("Redis", error)
+    return REDIS_URL
+
+
+def _clear_redis(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{prefix}*", count=500))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    if backend == "sqlite":
+        path = tmp_path / "connector.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        app = create_app(base_config(DATABASE_URL=f"sqlite:///{path}"))
+        yield app
+        app.extensions["connector.engine"].dispose()
+        return
+    url = request.getfixturevalue("postgres_database")
+    store_url = request.getfixturevalue("redis_url")
+    prefix = f"connector-test:{uuid.uuid4().hex}:"
+    app = create_app(base_config(DATABASE_URL=url, REDIS_URL=store_url, REDIS_PREFIX=prefix))
+    engine = app.extensions["connector.engine"]
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield app
+    engine.dispose()
+    _clear_redis(store_url, prefix)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@dataclass
+class Caller:
+    """A user with an API key, and a client that sends it."""
+
+    client: FlaskClient
+    user_id: int
+    org_id: int
+    email: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, headers=self.headers, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.client.post(url, headers=self.headers, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self.client.patch(url, headers=self.headers, **kwargs)
+
+
+@pytest.fixture
+def make_caller(app: Flask, client: FlaskClient) -> Any:
+    def make(org: str = "Acme", email: str = "ann@acme.test", role: Role = Role.ADMIN) -> Caller:
+        with session_scope(app) as session:
+            organization = orgs.get_or_create_org(session, org)
+            user = orgs.create_user(session, organization, email, email.split("@")[0], role)
+            key = orgs.issue_key(session, user, "test")
+            return Caller(client, user.id, organization.id, user.email, key)
+
+    return make
+
+
+@pytest.fixture
+def caller(make_caller: Any) -> Caller:
+    return make_caller()

@@ -1,0 +1,90 @@
+"""The connector's commands: init-db, demo, users, keys."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from connector.db import session_scope
+from connector.models import Activity, Company, Contact, EmailTemplate, Lead, Task, Ticket
+
+
+def test_init_db_is_repeatable(runner) -> None:
+    for _ in range(2):
+        result = runner.invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        assert "up to date" in result.output
+
+
+def table_counts(app) -> dict[str, int]:
+    with session_scope(app) as session:
+        return {
+            model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (Company, Contact, Lead, Ticket, Task, Activity, EmailTemplate)
+        }
+
+
+def test_demo_loads_once_and_prints_a_working_key(app, runner, client) -> None:
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    key = re.search(r"Demo API key: (\S+)", first.output).group(1)
+    counts = table_counts(app)
+    assert counts["Contact"] >= 50 and counts["Company"] >= 20
+    assert counts["EmailTemplate"] == 3
+    assert min(counts.values()) > 0
+    second = runner.invoke(args=["demo"])
+    assert second.exit_code == 0
+    assert "unchanged" in second.output
+    assert f"Demo API key: {key}" in second.output
+    assert table_counts(app) == counts
+    headers = {"Authorization": f"Bearer {key}"}
+    with session_scope(app) as session:
+        address = (
+            session.scalars(sa.select(Contact).where(Contact.company_id.is_not(None)))
+            .first()
+            .emails[0]
+            .email
+        )
+    result = client.get(f"/api/v1/lookup?email={address}", headers=headers).json["results"][0]
+    assert result["contact"] and result["company"]
+
+
+def test_users_create_and_keys_issue(runner, client) -> None:
+    created = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--org",
+            "Initech",
+            "--email",
+            "Peter@Initech.test",
+            "--name",
+            "Peter",
+            "--admin",
+        ]
+    )
+    assert created.exit_code == 0, created.output
+    assert "admin peter@initech.test" in created.output
+    again = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--org",
+            "Initech",
+            "--email",
+            "peter@initech.test",
+            "--name",
+            "Peter",
+        ]
+    )
+    assert again.exit_code != 0 and "exists already" in again.output
+    bad = runner.invoke(args=["users", "create", "--org", "X", "--email", "nope", "--name", "N"])
+    assert bad.exit_code != 0
+    issued = runner.invoke(args=["keys", "issue", "--email", "peter@initech.test"])
+    assert issued.exit_code == 0
+    key = issued.output.strip()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200 and me.json["role"] == "admin"
+    missing = runner.invoke(args=["keys", "issue", "--email", "ghost@initech.test"])
+    assert missing.exit_code != 0 and "no user" in missing.output
