@@ -92,7 +92,7 @@ def test_log_raw_mime_on_several_records(caller) -> None:
     assert activity["message_id"] == "<raw-1@globex.test>"
     assert activity["to"] == ["Ann <ann@acme.test>", "bob@acme.test"]
     assert activity["cc"] == ["Carl <carl@globex.test>"]
-    assert activity["occurred_at"].startswith("2026-11-20T09:00:00")
+    assert activity["occurred_at"] == "2026-11-20T09:00:00+00:00"
     names = {a["filename"]: a for a in activity["attachments"]}
     assert names["devis signé.pdf"]["content_type"] == "application/pdf"
     assert any(a["content_type"] == "image/png" for a in activity["attachments"])

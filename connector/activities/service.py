@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def _new_email_activity(ctx: Ctx, email: EmailData, message_id: str) -> Activity
         organization_id=ctx.org_id,
         kind=ActivityKind.EMAIL,
         author_id=ctx.user.id,
-        occurred_at=email.date or utcnow(),
+        occurred_at=email.date.astimezone(dt.UTC) if email.date else utcnow(),
         subject=email.subject,
         message_id=message_id,
         from_address=email.from_header,

@@ -89,7 +89,7 @@ class ActivityOut(Schema):
     occurred_at = fields.String()
     subject = fields.String()
     message_id = fields.String(allow_none=True)
-    from_ = fields.String(data_key="from")
+    from_ = fields.String(data_key="from", attribute="from")
     to = fields.List(fields.String())
     cc = fields.List(fields.String())
     snippet = fields.String()

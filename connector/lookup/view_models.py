@@ -6,12 +6,19 @@ without Flask.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from connector.activities.models import Activity
 from connector.records.models import Company, Contact, Lead, Task, Ticket
 
 SNIPPET_LENGTH = 240
+
+
+def iso_utc(value: dt.datetime) -> str:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes, which we store in UTC."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat()
 
 
 def company_summary(company: Company) -> dict[str, Any]:
@@ -50,7 +57,7 @@ def lead_summary(lead: Lead) -> dict[str, Any]:
         "contact_id": lead.contact_id,
         "company_id": lead.company_id,
         "owner_id": lead.owner_id,
-        "created_at": lead.created_at.isoformat(),
+        "created_at": iso_utc(lead.created_at),
     }
 
 
@@ -64,7 +71,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "contact_id": ticket.contact_id,
         "company_id": ticket.company_id,
         "owner_id": ticket.owner_id,
-        "created_at": ticket.created_at.isoformat(),
+        "created_at": iso_utc(ticket.created_at),
     }
 
 
@@ -86,7 +93,7 @@ def activity_summary(activity: Activity) -> dict[str, Any]:
     return {
         "id": activity.id,
         "kind": str(activity.kind),
-        "occurred_at": activity.occurred_at.isoformat(),
+        "occurred_at": iso_utc(activity.occurred_at),
         "subject": activity.subject,
         "message_id": activity.message_id,
         "from": activity.from_address,
