@@ -9,12 +9,13 @@ Starts `connector serve` (gunicorn) on 127.0.0.1 with a fresh demo database of
 Prints a table, then, as its last line, one JSON object with the figures.
 
   python bench/lookup_bench.py [--seconds 10] [--concurrency 8] [--workers 2]
-                               [--database-url URL] [--redis-url URL]
+                               [--postgres-url URL] [--redis-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -62,6 +64,26 @@ def known_senders(env: dict[str, str], count: int) -> list[str]:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     ).stdout
     return output.split()
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str | None) -> Iterator[str | None]:
+    """A new PostgreSQL database for this run, dropped at the end (None: use SQLite)."""
+    if server_url is None:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"connector_bench_{os.getpid()}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(server_url).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def wait_until_up(base: str, timeout: float = 30) -> None:
@@ -105,11 +127,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--companies", type=int, default=2_000)
-    parser.add_argument("--database-url", help="Default: a fresh SQLite file")
+    parser.add_argument(
+        "--postgres-url",
+        help="A PostgreSQL server (URL of any database on it): the benchmark creates a "
+        "database of its own there and drops it afterwards. Default: a fresh SQLite file",
+    )
     parser.add_argument("--redis-url", help="Default: the in-process store")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="connector-bench-") as instance:
+    with (
+        tempfile.TemporaryDirectory(prefix="connector-bench-") as instance,
+        scratch_database(args.postgres_url) as database_url,
+    ):
         env = {
             **os.environ,
             "CONNECTOR_INSTANCE_PATH": instance,
@@ -118,8 +147,8 @@ def main() -> None:
         }
         env.pop("CONNECTOR_DATABASE_URL", None)
         env.pop("CONNECTOR_REDIS_URL", None)
-        if args.database_url:
-            env["CONNECTOR_DATABASE_URL"] = args.database_url
+        if database_url:
+            env["CONNECTOR_DATABASE_URL"] = database_url
         if args.redis_url:
             env["CONNECTOR_REDIS_URL"] = args.redis_url
         started = time.perf_counter()
@@ -155,7 +184,7 @@ def main() -> None:
         "contacts": args.contacts,
         "workers": args.workers,
         "concurrency": args.concurrency,
-        "database": "postgresql" if args.database_url else "sqlite",
+        "database": "postgresql" if args.postgres_url else "sqlite",
         "store": "redis" if args.redis_url else "memory",
         "demo_load_seconds": round(load_seconds, 1),
         "floor": floor,

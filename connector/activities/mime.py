@@ -63,12 +63,11 @@ def sanitize_html(markup: str) -> str:
 
 
 class _TextExtractor(HTMLParser):
+    # Elements that start on a new line, and those that also end their line.
+    LINE_STARTS = {"br", "li", "tr", "hr", "dt", "dd"}
     BLOCKS = {
         "p",
         "div",
-        "br",
-        "li",
-        "tr",
         "h1",
         "h2",
         "h3",
@@ -80,7 +79,7 @@ class _TextExtractor(HTMLParser):
         "pre",
         "ul",
         "ol",
-        "hr",
+        "dl",
     }
     SKIPPED = {"script", "style", "head", "title"}
 
@@ -92,9 +91,9 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIPPED:
             self._skipping += 1
-        elif tag in self.BLOCKS:
+        elif tag in self.BLOCKS or tag in self.LINE_STARTS:
             self.parts.append("\n")
-        elif tag == "td":
+        elif tag in ("td", "th"):
             self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
@@ -143,7 +142,8 @@ def normalize_message_id(value: str | None) -> str | None:
 
 def _bodies(body_html: str, body_text: str) -> tuple[str, str]:
     clean_html = sanitize_html(body_html) if body_html.strip() else ""
-    text = body_text if body_text.strip() else html_to_text(clean_html)
+    # Text from the original HTML, where <title> and <style> can still be told apart.
+    text = body_text if body_text.strip() else html_to_text(body_html)
     if not clean_html and text:
         clean_html = sanitize_html(text_to_html(text))
     return clean_html, text

@@ -126,6 +126,10 @@ class Lead(OrgOwned, Timestamped, Base):
     __tablename__ = "leads"
     __table_args__ = (
         CheckConstraint("probability >= 0 AND probability <= 100", name="probability_range"),
+        # A card lists a contact's or a company's leads: both columns in one index,
+        # so that no planner settles for the organization alone.
+        Index("ix_leads_org_contact", "organization_id", "contact_id"),
+        Index("ix_leads_org_company", "organization_id", "company_id"),
     )
 
     title: Mapped[str] = mapped_column(String(300))
@@ -133,12 +137,8 @@ class Lead(OrgOwned, Timestamped, Base):
     stage: Mapped[LeadStage] = mapped_column(String(20), default=LeadStage.NEW)
     expected_revenue: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     probability: Mapped[int] = mapped_column(default=10)
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
-    )
-    company_id: Mapped[int | None] = mapped_column(
-        ForeignKey("companies.id", ondelete="SET NULL"), index=True
-    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -148,17 +148,17 @@ class Lead(OrgOwned, Timestamped, Base):
 
 class Ticket(OrgOwned, Timestamped, Base):
     __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_org_contact", "organization_id", "contact_id"),
+        Index("ix_tickets_org_company", "organization_id", "company_id"),
+    )
 
     subject: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[TicketStatus] = mapped_column(String(20), default=TicketStatus.NEW)
     priority: Mapped[TicketPriority] = mapped_column(String(20), default=TicketPriority.NORMAL)
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
-    )
-    company_id: Mapped[int | None] = mapped_column(
-        ForeignKey("companies.id", ondelete="SET NULL"), index=True
-    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,219 @@
+"""Parsing raw messages and JSON fields into EmailData; sanitizing and converting bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from email.message import EmailMessage
+
+import pytest
+
+from connector.activities.email_data import EmailData
+from connector.activities.mime import (
+    email_from_fields,
+    html_to_text,
+    normalize_message_id,
+    parse_raw_message,
+    sanitize_html,
+    text_to_html,
+)
+from connector.errors import InvalidInput
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode("latin-1")
+
+
+def test_latin1_body_and_encoded_headers() -> None:
+    raw = (
+        b"From: =?iso-8859-1?q?Ren=E9_Fran=E7ois?= <Rene@Example.FR>\r\n"
+        b"To: a@b.test\r\nSubject: =?koi8-r?b?8NLJ18XU?=\r\n"
+        b"Message-ID: no-brackets@example.fr\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+        b"Voil\xe0, le caf\xe9.\r\n"
+    )
+    email = parse_raw_message(raw)
+    assert email.from_name == "René François"
+    assert email.from_email == "rene@example.fr"
+    assert email.subject == "Привет"
+    assert email.message_id == "<no-brackets@example.fr>"
+    assert email.body_text.strip() == "Voilà, le café."
+    assert email.body_html == "<p>Voilà, le café.</p>"
+    assert email.date is None
+
+
+def test_windows_1252_and_unknown_charsets() -> None:
+    raw = crlf("From: a@b.test\nContent-Type: text/plain; charset=windows-1252\n\n") + b"\x93q\x94"
+    assert parse_raw_message(raw).body_text == "\u201cq\u201d"
+    raw = crlf("From: a@b.test\nContent-Type: text/plain; charset=x-unknown\n\nplain ascii")
+    assert parse_raw_message(raw).body_text == "plain ascii"
+
+
+def test_no_content_type_and_8bit_utf8() -> None:
+    raw = b"From: a@b.test\r\nSubject: hi\r\n\r\nGr\xc3\xbc\xc3\x9fe"
+    assert parse_raw_message(raw).body_text == "Grüße"
+
+
+def test_html_only_gives_text_and_is_sanitized() -> None:
+    message = EmailMessage()
+    message["From"] = "a@b.test"
+    message["Date"] = "Mon, 02 Nov 2026 08:30:00 -0500"
+    message.set_content(
+        "<html><head><style>p{}</style><title>t</title></head><body>"
+        "<p>Hello <b>you</b></p><script>alert(1)</script><div>Line&nbsp;two</div>"
+        '<a href="javascript:alert(1)" onclick="x()">bad</a><iframe src="x"></iframe>'
+        "</body></html>",
+        subtype="html",
+    )
+    email = parse_raw_message(message.as_bytes())
+    assert "script" not in email.body_html and "onclick" not in email.body_html
+    assert "javascript" not in email.body_html and "iframe" not in email.body_html
+    assert "<b>you</b>" in email.body_html
+    assert email.body_text == "Hello you\n\nLine two\nbad"
+    assert email.date == dt.datetime(2026, 11, 2, 13, 30, tzinfo=dt.UTC)
+
+
+def test_multipart_alternative_with_attachments_and_inline_image() -> None:
+    message = EmailMessage()
+    message["From"] = '"Doe, Jane" <jane@corp.test>'
+    message["To"] = "A <a@x.test>, b@x.test"
+    message["Cc"] = "Team: c@x.test, d@x.test;"
+    message["Subject"] = "Report"
+    message.set_content("text version")
+    message.add_alternative('<p>html version</p><img src="cid:chart@corp">', subtype="html")
+    message.get_payload()[1].add_related(
+        b"PNGDATA", maintype="image", subtype="png", cid="<chart@corp>"
+    )
+    message.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="Résumé.pdf")
+    forwarded = EmailMessage()
+    forwarded["From"] = "x@y.test"
+    forwarded["Subject"] = "Original"
+    forwarded.set_content("inner body")
+    message.add_attachment(forwarded)
+    email = parse_raw_message(message.as_bytes())
+    assert email.from_name == "Doe, Jane"
+    assert email.from_header == '"Doe, Jane" <jane@corp.test>'
+    assert email.to == ["A <a@x.test>", "b@x.test"]
+    assert email.cc == ["c@x.test", "d@x.test"]
+    assert email.body_text.strip() == "text version"
+    assert 'src="cid:chart@corp"' in email.body_html
+    by_name = {a.filename: a for a in email.attachments}
+    assert by_name["Résumé.pdf"].content == b"%PDF"
+    assert by_name["Résumé.pdf"].content_type == "application/pdf"
+    inline = [a for a in email.attachments if a.content_id == "chart@corp"]
+    assert inline and inline[0].content == b"PNGDATA" and inline[0].size == 7
+    assert by_name["Original.eml"].content_type == "message/rfc822"
+    assert b"inner body" in by_name["Original.eml"].content
+    assert "inner body" not in email.body_text
+
+
+def test_rfc2231_filename() -> None:
+    raw = crlf(
+        "From: a@b.test\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n"
+        "--XX\nContent-Type: text/plain\n\nbody\n"
+        "--XX\nContent-Type: application/octet-stream\n"
+        "Content-Disposition: attachment; filename*=UTF-8''na%C3%AFve%20plan.txt\n"
+        "Content-Transfer-Encoding: base64\n\naGVsbG8=\n--XX--\n"
+    )
+    [attachment] = parse_raw_message(raw).attachments
+    assert attachment.filename == "naïve plan.txt"
+    assert attachment.content == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"", "empty"),
+        (b"   \r\n", "empty"),
+        (b"just words without any header", "no headers"),
+        (b"Subject: hello\r\n\r\nbody", "no From"),
+        (b"From: not an address\r\n\r\nbody", "not an email address"),
+    ],
+)
+def test_malformed_messages(raw: bytes, problem: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_raw_message(raw)
+    assert problem in caught.value.message
+
+
+def test_random_bytes_give_email_data_or_invalid_input() -> None:
+    rng = random.Random(7)
+    seed = EmailMessage()
+    seed["From"] = "a@b.test"
+    seed["Subject"] = "x"
+    seed.set_content("body")
+    seed.add_attachment(b"data", maintype="application", subtype="zip", filename="a.zip")
+    base = seed.as_bytes()
+    outcomes: set[type] = set()
+    for n in range(300):
+        if n % 2:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        else:
+            mutated = bytearray(base)
+            for _ in range(rng.randrange(1, 30)):
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+            raw = bytes(mutated)
+        try:
+            outcomes.add(type(parse_raw_message(raw)))
+        except InvalidInput:
+            outcomes.add(InvalidInput)
+    # Nothing else escapes, and both outcomes occur (the mutations are not all fatal).
+    assert outcomes == {EmailData, InvalidInput}
+
+
+def test_email_from_fields() -> None:
+    email = email_from_fields(
+        message_id=" <id@x> ",
+        subject="  Hello\n  there ",
+        from_header="Ann <ANN@X.test>",
+        to=["b@x.test", "C <c@x.test>"],
+        cc=[],
+        date=dt.datetime(2026, 1, 1, 12, 0),
+        body_html="",
+        body_text="one\ntwo\n\nthree <b>",
+        attachments=[],
+    )
+    assert email.message_id == "<id@x>"
+    assert email.subject == "Hello there"
+    assert email.from_email == "ann@x.test"
+    assert email.to == ["b@x.test", "C <c@x.test>"]
+    assert email.date.tzinfo is dt.UTC
+    assert email.body_html == "<p>one<br>two</p><p>three &lt;b&gt;</p>"
+    with pytest.raises(InvalidInput):
+        email_from_fields(
+            message_id=None,
+            subject="",
+            from_header="nobody",
+            to=[],
+            cc=[],
+            date=None,
+            body_html="",
+            body_text="",
+            attachments=[],
+        )
+
+
+def test_sanitize_keeps_formatting_and_safe_urls() -> None:
+    kept = sanitize_html(
+        '<table><tr><td style="color:red">x</td></tr></table>'
+        '<a href="https://ok.test">ok</a><img src="data:image/png;base64,AAAA">'
+    )
+    assert "<table>" in kept and "<td" in kept
+    assert 'rel="noopener noreferrer"' in kept
+    assert 'src="data:image/png;base64,AAAA"' in kept
+    dropped = sanitize_html(
+        '<a href="data:text/html,<script>">x</a><form><input></form>'
+        '<img src="x" onerror="alert(1)"><object data="x"></object>'
+    )
+    for bad in ("data:text", "<form", "<input", "onerror", "<object"):
+        assert bad not in dropped
+
+
+def test_text_and_html_conversions() -> None:
+    assert text_to_html("") == ""
+    assert html_to_text("") == ""
+    assert html_to_text("<ul><li>a</li><li>b</li></ul>") == "a\nb"
+    assert normalize_message_id("") is None
+    assert normalize_message_id("<<x@y>>") == "<<x@y>>"
+    assert normalize_message_id("x@y") == "<x@y>"
