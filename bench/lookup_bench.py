@@ -124,7 +124,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, help="Default: 2 with Redis, 1 without (the in-process store)"
+    )
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--companies", type=int, default=2_000)
     parser.add_argument(
@@ -134,6 +136,7 @@ def main() -> None:
     )
     parser.add_argument("--redis-url", help="Default: the in-process store")
     args = parser.parse_args()
+    args.workers = args.workers or (2 if args.redis_url else 1)
 
     with (
         tempfile.TemporaryDirectory(prefix="connector-bench-") as instance,

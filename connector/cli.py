@@ -80,17 +80,23 @@ def init_app(app: Flask) -> None:
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
-    @click.option("--workers", type=int, help="Worker processes [default: 2 x cores + 1].")
+    @click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        help="Worker processes [default: 2 x cores + 1 with Redis, else 1].",
+    )
     @click.option("--threads", default=4, show_default=True, type=int)
     def serve_command(host: str, port: int, workers: int | None, threads: int) -> None:
         """Run the service under gunicorn, as in production."""
         from gunicorn.app.base import BaseApplication
 
+        process_count = worker_count(app.config["REDIS_URL"], workers)
+
         class Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
                 options: dict[str, Any] = {
                     "bind": f"{host}:{port}",
-                    "workers": workers or multiprocessing.cpu_count() * 2 + 1,
+                    "workers": process_count,
                     "threads": threads,
                     "worker_class": "gthread",
                     "accesslog": "-",
@@ -109,6 +115,22 @@ def init_app(app: Flask) -> None:
 
         click.echo(f"Serving on http://{host}:{port} (public URL {app.config['PUBLIC_URL']})")
         Server().run()
+
+
+def worker_count(redis_url: str | None, requested: int | None) -> int:
+    """How many worker processes: several only when they can share state through Redis.
+
+    The in-process store lives in one process: with several workers, one would
+    serve lookups that another's write had invalidated.
+    """
+    if redis_url:
+        return requested or multiprocessing.cpu_count() * 2 + 1
+    if requested not in (None, 1):
+        raise click.UsageError(
+            "Several workers share state only through Redis: set CONNECTOR_REDIS_URL, "
+            "or run one worker (its threads serve requests concurrently)."
+        )
+    return 1
 
 
 def main() -> None:

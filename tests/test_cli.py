@@ -88,3 +88,17 @@ def test_users_create_and_keys_issue(runner, client) -> None:
     assert me.status_code == 200 and me.json["role"] == "admin"
     missing = runner.invoke(args=["keys", "issue", "--email", "ghost@initech.test"])
     assert missing.exit_code != 0 and "no user" in missing.output
+
+
+def test_several_workers_need_redis() -> None:
+    import click
+    import pytest
+
+    from connector.cli import worker_count
+
+    assert worker_count(None, None) == 1
+    assert worker_count(None, 1) == 1
+    with pytest.raises(click.UsageError, match="CONNECTOR_REDIS_URL"):
+        worker_count(None, 4)
+    assert worker_count("redis://127.0.0.1:6379/0", 4) == 4
+    assert worker_count("redis://127.0.0.1:6379/0", None) >= 3
