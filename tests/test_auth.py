@@ -55,3 +55,19 @@ def test_unknown_route_is_json_404(client) -> None:
     response = client.get("/api/v1/nope")
     assert response.status_code == 404
     assert response.json["code"] == 404
+
+
+def test_every_api_endpoint_needs_a_key(app, client) -> None:
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/") or rule.rule.endswith("openapi.json"):
+            continue
+        url = rule.rule.replace("<int:", "<").replace("<record_id>", "1")
+        for name in ("activity_id", "attachment_id", "task_id", "template_id"):
+            url = url.replace(f"<{name}>", "1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(url, method=method, json={})
+            assert response.status_code == 401, (method, url)
+            assert response.json["code"] == 401
+            checked += 1
+    assert checked >= 20

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from connector.db import Base, Timestamped, utcnow
 
@@ -122,14 +123,38 @@ class ContactEmail(Base):
     contact: Mapped[Contact] = relationship(back_populates="emails")
 
 
-class Lead(OrgOwned, Timestamped, Base):
+class CustomerWork:
+    """What leads and tickets share: the contact and company they are for, and an owner."""
+
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @declared_attr
+    def contact(cls) -> Mapped[Contact | None]:
+        return relationship(lazy="joined")
+
+    @declared_attr
+    def company(cls) -> Mapped[Company | None]:
+        return relationship(lazy="joined")
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        # A card lists a contact's or a company's leads and tickets: both columns
+        # in one index, so that no planner settles for the organization alone.
+        table = cls.__tablename__  # type: ignore[attr-defined]
+        return (
+            Index(f"ix_{table}_org_contact", "organization_id", "contact_id"),
+            Index(f"ix_{table}_org_company", "organization_id", "company_id"),
+            *getattr(cls, "extra_table_args", ()),
+        )
+
+
+class Lead(CustomerWork, OrgOwned, Timestamped, Base):
     __tablename__ = "leads"
-    __table_args__ = (
+    extra_table_args = (
         CheckConstraint("probability >= 0 AND probability <= 100", name="probability_range"),
-        # A card lists a contact's or a company's leads: both columns in one index,
-        # so that no planner settles for the organization alone.
-        Index("ix_leads_org_contact", "organization_id", "contact_id"),
-        Index("ix_leads_org_company", "organization_id", "company_id"),
     )
 
     title: Mapped[str] = mapped_column(String(300))
@@ -137,33 +162,15 @@ class Lead(OrgOwned, Timestamped, Base):
     stage: Mapped[LeadStage] = mapped_column(String(20), default=LeadStage.NEW)
     expected_revenue: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     probability: Mapped[int] = mapped_column(default=10)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
-    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    contact: Mapped[Contact | None] = relationship(lazy="joined")
-    company: Mapped[Company | None] = relationship(lazy="joined")
 
 
-class Ticket(OrgOwned, Timestamped, Base):
+class Ticket(CustomerWork, OrgOwned, Timestamped, Base):
     __tablename__ = "tickets"
-    __table_args__ = (
-        Index("ix_tickets_org_contact", "organization_id", "contact_id"),
-        Index("ix_tickets_org_company", "organization_id", "company_id"),
-    )
 
     subject: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[TicketStatus] = mapped_column(String(20), default=TicketStatus.NEW)
     priority: Mapped[TicketPriority] = mapped_column(String(20), default=TicketPriority.NORMAL)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
-    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    contact: Mapped[Contact | None] = relationship(lazy="joined")
-    company: Mapped[Company | None] = relationship(lazy="joined")
 
 
 class Task(OrgOwned, Timestamped, Base):
