@@ -31,6 +31,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)
     health.init_app(app)
 
+    from connector.gmail import views as gmail_views
+
+    gmail_views.init_app(app)
+
     from connector import cli
 
     cli.init_app(app)

@@ -65,5 +65,12 @@ def load_config(
         ),
         "MAX_CONTENT_LENGTH": _int(environ, "CONNECTOR_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST),
         "EXTRA_FREE_MAIL_DOMAINS": environ.get("CONNECTOR_EXTRA_FREE_MAIL_DOMAINS", ""),
+        "GOOGLE_CERTS_URL": environ.get(
+            "CONNECTOR_GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs"
+        ),
+        "GOOGLE_AUDIENCE": environ.get("CONNECTOR_GOOGLE_AUDIENCE") or None,
+        "GOOGLE_SERVICE_ACCOUNT": environ.get("CONNECTOR_GOOGLE_SERVICE_ACCOUNT", ""),
+        "GOOGLE_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_CLIENT_ID", ""),
+        "GMAIL_API_URL": environ.get("CONNECTOR_GMAIL_API_URL", "https://gmail.googleapis.com/"),
         "LOOKUP_CACHE_SECONDS": _int(environ, "CONNECTOR_LOOKUP_CACHE_SECONDS", 300),
     }

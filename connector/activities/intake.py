@@ -49,21 +49,27 @@ def email_from_payload(payload: dict[str, Any]) -> EmailData:
 
 
 def _from_email(ctx: Ctx, data: dict[str, Any], title_field: str) -> tuple[EmailData | None, dict]:
-    """Fill the record's fields from its email: title, text, the sender's contact and company."""
     payload = data.pop("email", None)
-    if payload is None:
+    email = email_from_payload(payload) if payload is not None else data.pop("email_data", None)
+    return email, fill_from_email(ctx, data, email, title_field)
+
+
+def fill_from_email(
+    ctx: Ctx, data: dict[str, Any], email: EmailData | None, title_field: str
+) -> dict[str, Any]:
+    """Fill the record's fields from its email: title, text, the sender's contact and company."""
+    if email is None:
         if not data.get(title_field):
             raise InvalidInput(
                 f"Give a {title_field}, or the email to take it from.", {title_field: ["missing"]}
             )
-        return None, data
-    email = email_from_payload(payload)
-    data.setdefault(title_field, email.subject.strip() or "(no subject)")
+        return data
+    data.setdefault(title_field, (email.subject.strip() or "(no subject)")[:300])
     data.setdefault("description", email.body_text)
     if data.get("contact_id") is None and email.from_email:
         contact = records.contact_for_sender(ctx, email.from_email, email.from_name)
         data["contact_id"] = contact.id
-    return email, data
+    return data
 
 
 def _log_on(ctx: Ctx, email: EmailData | None, record: Lead | Ticket, kind: RecordType) -> None:
@@ -76,7 +82,10 @@ def _log_on(ctx: Ctx, email: EmailData | None, record: Lead | Ticket, kind: Reco
 
 
 def create_lead(ctx: Ctx, data: dict[str, Any]) -> Lead:
-    """A lead, from its fields or from an email (then also logged on the lead and its contact)."""
+    """A lead, from its fields or from an email (then also logged on the lead and its contact).
+
+    The email is `email` (the API's payload) or `email_data` (already parsed).
+    """
     email, fields = _from_email(ctx, dict(data), "title")
     lead = records.create_lead(ctx, **fields)
     _log_on(ctx, email, lead, RecordType.LEAD)

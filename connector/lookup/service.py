@@ -175,6 +175,11 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
     }
 
 
+def recent_leads(ctx: Ctx, owner_id: int, limit: int = 8) -> list[Lead]:
+    """The owner's open leads, newest first (the Gmail homepage lists them)."""
+    return _open_leads(ctx, Lead.owner_id == owner_id)[:limit]
+
+
 # Lookup ----------------------------------------------------------------------
 
 

@@ -1,0 +1,580 @@
+"""Gmail add-on cards: pure functions from view-model dictionaries to card JSON.
+
+The JSON follows google.apps.card.v1.Card (the tests parse every card with
+Google's protos). Buttons call back through `act(name, **state)`, which the
+caller supplies: it returns the Action (endpoint URL and signed parameters), so
+nothing here knows about Flask, URLs or secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+Card = dict[str, Any]
+Widget = dict[str, Any]
+
+MAX_WIDGETS = 100
+MAX_LISTED = 8
+
+
+class Act(Protocol):
+    def __call__(self, name: str, /, **state: Any) -> dict[str, Any]: ...
+
+
+# Widgets ---------------------------------------------------------------------------
+
+
+def text(value: str) -> Widget:
+    return {"textParagraph": {"text": value}}
+
+
+def decorated(
+    value: str,
+    *,
+    top: str = "",
+    bottom: str = "",
+    icon: str | None = None,
+    on_click: dict[str, Any] | None = None,
+) -> Widget:
+    body: dict[str, Any] = {"text": value or "—", "wrapText": True}
+    if top:
+        body["topLabel"] = top
+    if bottom:
+        body["bottomLabel"] = bottom
+    if icon:
+        body["startIcon"] = {"knownIcon": icon}
+    if on_click:
+        body["onClick"] = on_click
+    return {"decoratedText": body}
+
+
+def button(label: str, on_click: dict[str, Any]) -> dict[str, Any]:
+    return {"text": label, "onClick": on_click}
+
+
+def buttons(*items: dict[str, Any]) -> Widget:
+    return {"buttonList": {"buttons": list(items)}}
+
+
+def action(act: Act, name: str, **state: Any) -> dict[str, Any]:
+    return {"action": act(name, **state)}
+
+
+def open_link(url: str) -> dict[str, Any]:
+    return {"openLink": {"url": url}}
+
+
+def text_input(name: str, label: str, value: str = "", *, multiline: bool = False) -> Widget:
+    body: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "type": "MULTIPLE_LINE" if multiline else "SINGLE_LINE",
+    }
+    if value:
+        body["value"] = value
+    return {"textInput": body}
+
+
+def checkboxes(name: str, label: str, items: Sequence[tuple[str, str, bool]]) -> Widget:
+    return {
+        "selectionInput": {
+            "name": name,
+            "label": label,
+            "type": "CHECK_BOX",
+            "items": [{"text": t, "value": v, "selected": s} for t, v, s in items],
+        }
+    }
+
+
+def dropdown(name: str, label: str, items: Sequence[tuple[str, str]]) -> Widget:
+    return {
+        "selectionInput": {
+            "name": name,
+            "label": label,
+            "type": "DROPDOWN",
+            "items": [
+                {"text": t, "value": v, "selected": n == 0} for n, (t, v) in enumerate(items)
+            ],
+        }
+    }
+
+
+def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
+    body: dict[str, Any] = {"name": name, "label": label, "type": "DATE_ONLY"}
+    if value is not None:
+        midnight = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        body["valueMsEpoch"] = str(int(midnight.timestamp() * 1000))
+    return {"dateTimePicker": body}
+
+
+def section(widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False) -> dict:
+    body: dict[str, Any] = {"widgets": list(widgets)}
+    if header:
+        body["header"] = header
+    if collapsible and len(widgets) > 3:
+        body["collapsible"] = True
+        body["uncollapsibleWidgetsCount"] = 3
+    return body
+
+
+def card(
+    title: str, sections: Sequence[dict[str, Any]], subtitle: str = "", name: str = ""
+) -> Card:
+    header: dict[str, Any] = {"title": title}
+    if subtitle:
+        header["subtitle"] = subtitle
+    kept = [s for s in sections if s["widgets"]]
+    result: Card = {"header": header, "sections": kept}
+    if name:
+        result["name"] = name
+    return result
+
+
+def widget_count(value: Card) -> int:
+    return sum(len(s["widgets"]) for s in value.get("sections", []))
+
+
+# Formatting -------------------------------------------------------------------------
+
+
+def money(amount: float | None) -> str:
+    return "" if amount is None else f"{amount:,.0f}"
+
+
+def _lead_line(lead: dict[str, Any]) -> str:
+    revenue = money(lead.get("expected_revenue"))
+    return f"{lead['stage'].capitalize()}" + (f" · {revenue}" if revenue else "")
+
+
+def _due(task: dict[str, Any], today: dt.date) -> str:
+    if not task.get("due_date"):
+        return "No due date"
+    due = dt.date.fromisoformat(task["due_date"])
+    if due < today:
+        return f"Overdue since {due:%b %d}"
+    return "Due today" if due == today else f"Due {due:%b %d}"
+
+
+# Cards ------------------------------------------------------------------------------
+
+
+def notice_card(title: str, message: str) -> Card:
+    return card(title, [section([text(message)])])
+
+
+def no_access_card(email: str) -> Card:
+    return notice_card(
+        "No access yet",
+        f"<b>{escape(email)}</b> is not a user of the connector. Ask your connector "
+        "admin to add you (<i>connector users create</i>), then reopen this message.",
+    )
+
+
+def homepage_card(
+    user_name: str,
+    tasks: Sequence[dict[str, Any]],
+    leads: Sequence[dict[str, Any]],
+    act: Act,
+    today: dt.date,
+) -> Card:
+    task_widgets = [
+        decorated(
+            escape(task["title"]),
+            bottom=_due(task, today),
+            icon="CLOCK",
+            on_click=action(act, "complete_task", task_id=task["id"]),
+        )
+        for task in tasks[:MAX_LISTED]
+    ] or [text("Nothing due in the next 7 days.")]
+    lead_widgets = [
+        decorated(escape(lead["title"]), bottom=_lead_line(lead), icon="DOLLAR")
+        for lead in leads[:MAX_LISTED]
+    ] or [text("No open leads.")]
+    return card(
+        "The connector",
+        [
+            search_section(act),
+            section(task_widgets, "Your tasks due soon (click to mark done)"),
+            section(lead_widgets, "Your recent leads"),
+        ],
+        subtitle=f"Hello, {user_name}",
+        name="homepage",
+    )
+
+
+def search_section(act: Act, query: str = "") -> dict[str, Any]:
+    return section(
+        [
+            text_input("query", "Search contacts, companies, leads, tickets", query),
+            buttons(button("Search", action(act, "search"))),
+        ]
+    )
+
+
+def picker_card(results: Sequence[dict[str, Any]], act: Act) -> Card:
+    widgets = []
+    for result in results[: MAX_WIDGETS - 1]:
+        contact, company = result.get("contact"), result.get("company")
+        name = contact["name"] if contact else result["email"]
+        bottom = (
+            company["name"] if company else "Not in your records" if not contact else "No company"
+        )
+        widgets.append(
+            decorated(
+                escape(name),
+                top=escape(result["email"]) if contact else "",
+                bottom=escape(bottom),
+                icon="PERSON",
+                on_click=action(act, "open_person", email=result["email"]),
+            )
+        )
+    return card("In this conversation", [section(widgets)], name="picker")
+
+
+def person_card(
+    result: dict[str, Any],
+    act: Act,
+    *,
+    logged_on: Sequence[str] = (),
+    record_url: Callable[[str, int], str],
+    today: dt.date,
+) -> Card:
+    """A known contact (or a company found by the sender's domain) and what to do."""
+    contact, company = result.get("contact"), result.get("company")
+    if contact is None and company is None:
+        return unknown_sender_card(result, act)
+    details: list[Widget] = []
+    if contact:
+        details.append(decorated(escape(result["email"]), top="Email", icon="EMAIL"))
+        if contact.get("phone"):
+            details.append(decorated(escape(contact["phone"]), top="Phone", icon="PHONE"))
+    if company:
+        details.append(
+            decorated(
+                escape(company["name"]),
+                top="Company",
+                bottom=escape(", ".join(company.get("domains", []))),
+                icon="STORE",
+            )
+        )
+    if logged_on:
+        details.append(text("<b>✓ This email is logged</b> on " + escape(", ".join(logged_on))))
+    leads = [
+        decorated(
+            escape(lead["title"]),
+            bottom=_lead_line(lead),
+            icon="DOLLAR",
+            on_click=open_link(record_url("lead", lead["id"])),
+        )
+        for lead in result.get("leads", [])[:MAX_LISTED]
+    ]
+    tickets = [
+        decorated(
+            escape(t["subject"]),
+            bottom=f"{t['status'].capitalize()} · {t['priority']}",
+            icon="TICKET",
+            on_click=open_link(record_url("ticket", t["id"])),
+        )
+        for t in result.get("tickets", [])[:MAX_LISTED]
+    ]
+    tasks = [
+        decorated(
+            escape(t["title"]),
+            bottom=_due(t, today),
+            icon="CLOCK",
+            on_click=action(act, "complete_task", task_id=t["id"]),
+        )
+        for t in result.get("tasks", [])[:MAX_LISTED]
+    ]
+    activities = [
+        decorated(
+            escape(a["subject"] or a["snippet"][:60] or a["kind"]),
+            top=a["occurred_at"][:10],
+            bottom=escape(a["from"] if a["kind"] == "email" else "Note"),
+            icon="EMAIL" if a["kind"] == "email" else "DESCRIPTION",
+        )
+        for a in result.get("activities", [])[:5]
+    ]
+    record = ("contact", contact["id"]) if contact else ("company", company["id"])
+    actions = [
+        buttons(
+            button("Log email", action(act, "log_form", email=result["email"])),
+            button("Create lead", action(act, "lead_form", email=result["email"])),
+            button("Create ticket", action(act, "ticket_form", email=result["email"])),
+        ),
+        buttons(
+            button("Create task", action(act, "task_form", type=record[0], id=record[1])),
+            button("Add note", action(act, "note_form", type=record[0], id=record[1])),
+            button("Reply with template", action(act, "template_picker", email=result["email"])),
+        ),
+        buttons(button("Open in the connector", open_link(record_url(*record)))),
+    ]
+    title = contact["name"] if contact else company["name"]
+    subtitle = (
+        " · ".join(p for p in (contact.get("job_title"), (company or {}).get("name")) if p)
+        if contact
+        else f"Company of {result['email']}"
+    )
+    return card(
+        escape(title),
+        [
+            section(details),
+            section(actions),
+            section(leads, "Open leads", collapsible=True),
+            section(tickets, "Open tickets", collapsible=True),
+            section(tasks, "Open tasks", collapsible=True),
+            section(activities, "Recent activity", collapsible=True),
+        ],
+        subtitle=escape(subtitle),
+        name="person",
+    )
+
+
+def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
+    proposal = result.get("proposal") or {}
+    company = proposal.get("company")
+    new_company = proposal.get("new_company")
+    widgets: list[Widget] = [
+        text(f"<b>{escape(result['email'])}</b> is not in your records."),
+        text_input("name", "Name", proposal.get("name", "")),
+        text_input("email", "Email", result["email"]),
+    ]
+    if company:
+        widgets.append(decorated(escape(company["name"]), top="Company", icon="STORE"))
+    elif new_company:
+        widgets.append(text_input("company_name", "New company", new_company["name"]))
+    widgets.append(
+        buttons(
+            button(
+                "Create contact",
+                action(
+                    act,
+                    "create_contact",
+                    company_id=company["id"] if company else None,
+                    domain=new_company["domain"] if new_company else None,
+                ),
+            )
+        )
+    )
+    return card(
+        "Not in your records",
+        [section(widgets), search_section(act)],
+        subtitle=escape(result["email"]),
+        name="unknown",
+    )
+
+
+def search_results_card(
+    query: str,
+    results: Sequence[dict[str, Any]],
+    total: int,
+    act: Act,
+    record_url: Callable[[str, int], str],
+) -> Card:
+    groups: dict[str, list[Widget]] = {}
+    for hit in results:
+        on_click = (
+            action(act, "open_record", type=hit["type"], id=hit["id"])
+            if hit["type"] in ("contact", "company")
+            else open_link(record_url(hit["type"], hit["id"]))
+        )
+        groups.setdefault(hit["type"], []).append(
+            decorated(escape(hit["title"]), bottom=escape(hit["subtitle"]), on_click=on_click)
+        )
+    titles = {"contact": "Contacts", "company": "Companies", "lead": "Leads", "ticket": "Tickets"}
+    sections = [search_section(act, query)]
+    sections += [section(widgets, titles[kind]) for kind, widgets in groups.items()]
+    if not results:
+        sections.append(section([text(f"Nothing matches “{escape(query)}”.")]))
+    return card("Search", sections, subtitle=f"{total} found", name="search")
+
+
+def log_form_card(result: dict[str, Any], act: Act) -> Card:
+    items: list[tuple[str, str, bool]] = []
+    if result.get("contact"):
+        items.append(
+            (f"Contact: {result['contact']['name']}", f"contact:{result['contact']['id']}", True)
+        )
+    if result.get("company"):
+        items.append(
+            (
+                f"Company: {result['company']['name']}",
+                f"company:{result['company']['id']}",
+                not result.get("contact"),
+            )
+        )
+    items += [
+        (f"Lead: {lead['title']}", f"lead:{lead['id']}", False) for lead in result.get("leads", [])
+    ]
+    items += [
+        (f"Ticket: {t['subject']}", f"ticket:{t['id']}", False) for t in result.get("tickets", [])
+    ]
+    return card(
+        "Log email",
+        [
+            section(
+                [
+                    checkboxes("records", "Log this email on", items[: MAX_LISTED * 3]),
+                    buttons(button("Log email", action(act, "log_email", email=result["email"]))),
+                ]
+            )
+        ],
+        name="log",
+    )
+
+
+def lead_form_card(subject: str, email: str, act: Act, *, ticket: bool = False) -> Card:
+    kind = "ticket" if ticket else "lead"
+    widgets = [text_input("title", "Subject" if ticket else "Title", subject)]
+    if not ticket:
+        widgets.append(text_input("expected_revenue", "Expected revenue"))
+    else:
+        widgets.append(
+            dropdown(
+                "priority",
+                "Priority",
+                [("Normal", "normal"), ("High", "high"), ("Urgent", "urgent"), ("Low", "low")],
+            )
+        )
+    widgets.append(buttons(button(f"Create {kind}", action(act, f"create_{kind}", email=email))))
+    return card(
+        f"Create {kind}",
+        [section(widgets)],
+        subtitle="The email is logged on it",
+        name=f"{kind}-form",
+    )
+
+
+def task_form_card(record_type: str, record_id: int, act: Act, today: dt.date) -> Card:
+    return card(
+        "Create task",
+        [
+            section(
+                [
+                    text_input("title", "Title"),
+                    date_picker("due_date", "Due", today + dt.timedelta(days=1)),
+                    buttons(
+                        button(
+                            "Create task",
+                            action(act, "create_task", type=record_type, id=record_id),
+                        )
+                    ),
+                ]
+            )
+        ],
+        name="task-form",
+    )
+
+
+def note_form_card(record_type: str, record_id: int, act: Act) -> Card:
+    return card(
+        "Add note",
+        [
+            section(
+                [
+                    text_input("body", "Note", multiline=True),
+                    buttons(
+                        button("Add note", action(act, "add_note", type=record_type, id=record_id))
+                    ),
+                ]
+            )
+        ],
+        name="note-form",
+    )
+
+
+def template_picker_card(
+    templates: Sequence[dict[str, Any]],
+    act: Act,
+    *,
+    name: str,
+    compose: bool = False,
+    email: str = "",
+) -> Card:
+    action_name = "insert_template" if compose else "reply_with_template"
+    widgets = [
+        decorated(
+            escape(t["name"]),
+            bottom=escape(t["subject"]),
+            icon="DESCRIPTION",
+            on_click=action(act, action_name, template_id=t["id"], email=email),
+        )
+        for t in templates[: MAX_WIDGETS - 1]
+    ] or [text("No templates yet: an admin can add them.")]
+    return card(
+        "Reply with a template" if not compose else "Insert a template",
+        [section(widgets)],
+        name=name,
+    )
+
+
+def escape(value: str) -> str:
+    # Card text takes a small HTML subset: user data must not add markup.
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Responses --------------------------------------------------------------------------
+
+
+def push(value: Card) -> dict[str, Any]:
+    """A trigger's answer."""
+    return {"action": {"navigations": [{"pushCard": value}]}}
+
+
+def render(
+    *,
+    push_card: Card | None = None,
+    update_card: Card | None = None,
+    notification: str = "",
+    pop: bool = False,
+) -> dict[str, Any]:
+    """A callback's answer: Google rejects a bare `action` there."""
+    navigations: list[dict[str, Any]] = []
+    if pop:
+        navigations.append({"popCard": True})
+    if push_card is not None:
+        navigations.append({"pushCard": push_card})
+    if update_card is not None:
+        navigations.append({"updateCard": update_card})
+    body: dict[str, Any] = {}
+    if navigations:
+        body["navigations"] = navigations
+    if notification:
+        body["notification"] = {"text": notification}
+    return {"renderActions": {"action": body}}
+
+
+def open_draft(draft: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "renderActions": {
+            "hostAppAction": {
+                "gmailAction": {
+                    "openCreatedDraftActionMarkup": {
+                        "draftId": draft["id"],
+                        "draftStorageId": draft["message"]["id"],
+                        "draftThreadId": draft["message"].get("threadId", ""),
+                    }
+                }
+            }
+        }
+    }
+
+
+def insert_into_draft(html: str, subject: str) -> dict[str, Any]:
+    return {
+        "renderActions": {
+            "hostAppAction": {
+                "gmailAction": {
+                    "updateDraftActionMarkup": {
+                        "updateBody": {
+                            "insertContents": [{"content": html, "contentType": "MUTABLE_HTML"}],
+                            "type": "IN_PLACE_INSERT",
+                        },
+                        "updateSubject": {"subject": subject},
+                    }
+                }
+            }
+        }
+    }

@@ -1,0 +1,190 @@
+"""Google's side, played locally: signing keys and a certificates endpoint, ID tokens,
+and a Gmail API that serves real MIME messages and records the drafts it is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import email
+import itertools
+import time
+from dataclasses import dataclass, field
+from email import policy
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from flask import Flask, abort, jsonify, request
+from google.auth import crypt, jwt
+
+
+@dataclass
+class SigningKey:
+    key_id: str
+    private_pem: bytes
+    cert_pem: str
+
+    @classmethod
+    def generate(cls, key_id: str) -> SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cls(key_id, private_pem, cert.public_bytes(serialization.Encoding.PEM).decode())
+
+    def sign(self, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
+        signer = crypt.RSASigner.from_string(self.private_pem, self.key_id)
+        return jwt.encode(signer, claims, header=header).decode()
+
+
+SERVICE_ACCOUNT = "service-123456789@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"
+CLIENT_ID = "123456789-fake.apps.googleusercontent.com"
+
+
+@dataclass
+class FakeGoogle:
+    """Keys, tokens and the certificates endpoint."""
+
+    key: SigningKey = field(default_factory=lambda: SigningKey.generate("key-1"))
+    other_key: SigningKey = field(default_factory=lambda: SigningKey.generate("key-1"))
+    cert_fetches: int = 0
+
+    def certs_app(self) -> Flask:
+        app = Flask("fake-google-certs")
+
+        @app.get("/oauth2/v1/certs")
+        def certs() -> Any:
+            self.cert_fetches += 1
+            response = jsonify({self.key.key_id: self.key.cert_pem})
+            response.headers["Cache-Control"] = "public, max-age=3600"
+            return response
+
+        return app
+
+    def token(
+        self,
+        audience: str,
+        email_address: str,
+        *,
+        key: SigningKey | None = None,
+        issuer: str = "https://accounts.google.com",
+        lifetime: int = 3600,
+        **extra: Any,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": "1234567890",
+            "email": email_address,
+            "email_verified": True,
+            "iat": now,
+            "exp": now + lifetime,
+            **extra,
+        }
+        return (key or self.key).sign(claims)
+
+    def system_token(self, audience: str, **kwargs: Any) -> str:
+        return self.token(audience, kwargs.pop("email_address", SERVICE_ACCOUNT), **kwargs)
+
+    def user_token(self, email_address: str, **kwargs: Any) -> str:
+        return self.token(kwargs.pop("audience", CLIENT_ID), email_address, **kwargs)
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        import json
+
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+@dataclass
+class FakeGmail:
+    """users.messages.get (metadata, raw) and users.drafts.create, with real MIME messages."""
+
+    messages: dict[str, bytes] = field(default_factory=dict)
+    threads: dict[str, str] = field(default_factory=dict)
+    drafts: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: int = 0
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, message_id: str, raw: bytes, thread_id: str = "thread-1") -> None:
+        self.messages[message_id] = raw
+        self.threads[message_id] = thread_id
+
+    def app(self) -> Flask:
+        app = Flask("fake-gmail")
+
+        def record() -> None:
+            self.requests.append(
+                {
+                    "path": request.path,
+                    "args": request.args.to_dict(flat=False),
+                    "authorization": request.headers.get("Authorization"),
+                    "gmail_access_token": request.headers.get("X-Goog-Gmail-Access-Token"),
+                }
+            )
+            if self.fail_next:
+                self.fail_next -= 1
+                abort(503)
+
+        @app.get("/gmail/v1/users/<user>/messages/<message_id>")
+        def get_message(user: str, message_id: str) -> Any:
+            record()
+            raw = self.messages.get(message_id)
+            if raw is None:
+                return jsonify(error={"code": 404, "message": "Not Found"}), 404
+            body: dict[str, Any] = {"id": message_id, "threadId": self.threads[message_id]}
+            fmt = request.args.get("format", "full")
+            if fmt == "raw":
+                body["raw"] = base64.urlsafe_b64encode(raw).decode()
+            else:
+                parsed = email.message_from_bytes(raw, policy=policy.default)
+                wanted = {h.lower() for h in request.args.getlist("metadataHeaders")}
+                body["payload"] = {
+                    "mimeType": parsed.get_content_type(),
+                    "headers": [
+                        {"name": name, "value": str(value)}
+                        for name, value in parsed.items()
+                        if not wanted or name.lower() in wanted
+                    ],
+                }
+            return jsonify(body)
+
+        @app.post("/gmail/v1/users/<user>/drafts")
+        def create_draft(user: str) -> Any:
+            record()
+            payload = request.get_json()
+            raw = base64.urlsafe_b64decode(payload["message"]["raw"])
+            number = next(self._ids)
+            draft = {
+                "id": f"r-draft-{number}",
+                "message": {
+                    "id": f"draft-message-{number}",
+                    "threadId": payload["message"].get("threadId", f"new-thread-{number}"),
+                },
+            }
+            self.drafts.append({**draft, "raw": raw})
+            return jsonify(draft)
+
+        return app

@@ -1,0 +1,464 @@
+"""The Gmail add-on end to end, with Google played locally: signed tokens, a certificates
+endpoint and a Gmail API serving real MIME messages, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import email
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from google.apps.card_v1.types import Card
+from google.protobuf import json_format
+
+from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier
+from tests.fakes.google import CLIENT_ID, SERVICE_ACCOUNT, FakeGmail, FakeGoogle, unsigned
+from tests.fakes.servers import serve
+from tests.helpers import create_company, create_contact, create_lead
+
+PUBLIC_URL = "https://connector.example.test"
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[tuple[FakeGoogle, str]]:
+    fake = FakeGoogle()
+    with serve(fake.certs_app()) as url:
+        yield fake, url + "/oauth2/v1/certs"
+
+
+@pytest.fixture
+def gmail() -> Iterator[tuple[FakeGmail, str]]:
+    fake = FakeGmail()
+    with serve(fake.app()) as url:
+        yield fake, url + "/"
+
+
+@pytest.fixture
+def addon(app, client, caller, google, gmail) -> Any:
+    fake_google, certs_url = google
+    fake_gmail, gmail_url = gmail
+    app.config.update(
+        PUBLIC_URL=PUBLIC_URL,
+        GOOGLE_SERVICE_ACCOUNT=SERVICE_ACCOUNT,
+        GOOGLE_CLIENT_ID=CLIENT_ID,
+        GMAIL_API_URL=gmail_url,
+    )
+    app.extensions["connector.google_verifier"] = GoogleTokenVerifier(CertificateCache(certs_url))
+    return Addon(client, fake_google, fake_gmail, caller)
+
+
+def validate_cards(body: Any) -> int:
+    """Parse every card in a response with Google's Card proto; return how many there were."""
+    found = 0
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key in ("pushCard", "updateCard"):
+                json_format.ParseDict(value, Card.pb(Card()))  # unknown fields raise
+                widgets = sum(len(s.get("widgets", [])) for s in value.get("sections", []))
+                assert widgets <= 100
+                found += 1
+            else:
+                found += validate_cards(value)
+    elif isinstance(body, list):
+        found += sum(validate_cards(item) for item in body)
+    return found
+
+
+class Addon:
+    """Plays Google: signs the tokens and posts event objects like the add-on runtime."""
+
+    def __init__(self, client, google: FakeGoogle, gmail: FakeGmail, caller) -> None:
+        self.client, self.google, self.gmail, self.caller = client, google, gmail, caller
+        self.user_email = caller.email
+
+    def event(
+        self,
+        message_id: str | None = None,
+        form: dict[str, Any] | None = None,
+        parameters: dict[str, str] | None = None,
+        **gmail_fields: Any,
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "commonEventObject": {"hostApp": "GMAIL", "platform": "WEB"},
+            "authorizationEventObject": {
+                "userOAuthToken": "user-oauth-token",
+                "userIdToken": self.google.user_token(self.user_email),
+            },
+        }
+        if form:
+            event["commonEventObject"]["formInputs"] = form
+        if parameters:
+            event["commonEventObject"]["parameters"] = parameters
+        if message_id:
+            event["gmail"] = {
+                "messageId": message_id,
+                "threadId": "thread-1",
+                "accessToken": "message-access-token",
+                **gmail_fields,
+            }
+        return event
+
+    def post(self, path: str, event: dict[str, Any], token: str | None = "default") -> Any:
+        if token == "default":
+            token = self.google.system_token(PUBLIC_URL + path)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.client.post(path, json=event, headers=headers)
+        if response.status_code == 200:
+            validate_cards(response.json)
+        return response
+
+    def trigger(self, name: str, message_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        response = self.post(f"/gmail/{name}", self.event(message_id, **kwargs))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.json
+
+    def call(
+        self,
+        action: dict[str, Any],
+        message_id: str | None = "m1",
+        form: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Press a button: post to its function with its parameters, as Google does."""
+        path = action["function"].removeprefix(PUBLIC_URL)
+        parameters = {p["key"]: p["value"] for p in action.get("parameters", [])}
+        response = self.post(path, self.event(message_id, form=form, parameters=parameters))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert "renderActions" in response.json and "action" not in response.json
+        return response.json
+
+
+def pushed(body: dict[str, Any]) -> dict[str, Any]:
+    navigations = (body.get("action") or body["renderActions"]["action"])["navigations"]
+    return next(
+        n.get("pushCard") or n.get("updateCard")
+        for n in navigations
+        if "pushCard" in n or "updateCard" in n
+    )
+
+
+def find_action(card: dict[str, Any], label: str) -> dict[str, Any]:
+    for section in card["sections"]:
+        for widget in section["widgets"]:
+            for button in widget.get("buttonList", {}).get("buttons", []):
+                if button["text"] == label:
+                    return button["onClick"]["action"]
+            decorated = widget.get("decoratedText", {})
+            if decorated.get("text") == label and "action" in decorated.get("onClick", {}):
+                return decorated["onClick"]["action"]
+    raise AssertionError(f"no {label!r} in {card}")
+
+
+def strings(*values: str) -> dict[str, Any]:
+    return {"stringInputs": {"value": list(values)}}
+
+
+def mime(
+    sender: str = "Hank Scorpio <hank@globex.test>",
+    to: str = "ann@acme.test",
+    cc: str = "",
+    message_id: str = "<m1@globex.test>",
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    if cc:
+        message["Cc"] = cc
+    message["Subject"] = "Quote for 50 seats"
+    message["Date"] = "Fri, 20 Nov 2026 10:00:00 +0000"
+    message["Message-ID"] = message_id
+    message.set_content("Hello,\nplease send a quote.")
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="rfq.pdf")
+    return message.as_bytes()
+
+
+# Trust -------------------------------------------------------------------------------
+
+
+def test_bad_tokens_are_401_without_a_card(addon) -> None:
+    google = addon.google
+    audience = PUBLIC_URL + "/gmail/homepage"
+    now_claims = {
+        "iss": "https://accounts.google.com",
+        "aud": audience,
+        "email": SERVICE_ACCOUNT,
+        "iat": 0,
+        "exp": 9999999999,
+    }
+    bad = {
+        "forged": google.system_token(audience, key=google.other_key),
+        "expired": google.system_token(audience, lifetime=-3600),
+        "wrong audience": google.system_token(PUBLIC_URL + "/gmail/message"),
+        "wrong issuer": google.system_token(audience, issuer="https://evil.example"),
+        "wrong service account": google.system_token(
+            audience, email_address="someone@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"
+        ),
+        "unsigned": unsigned(now_claims),
+        "garbage": "not-a-token",
+        "missing": None,
+    }
+    for what, token in bad.items():
+        response = addon.post("/gmail/homepage", addon.event(), token=token)
+        assert response.status_code == 401, what
+        assert "action" not in response.json and "renderActions" not in response.json
+
+
+def test_bad_user_token_is_401(addon) -> None:
+    event = addon.event()
+    event["authorizationEventObject"]["userIdToken"] = addon.google.user_token(
+        addon.user_email, audience="another-client"
+    )
+    assert addon.post("/gmail/homepage", event).status_code == 401
+    del event["authorizationEventObject"]["userIdToken"]
+    assert addon.post("/gmail/homepage", event).status_code == 401
+
+
+def test_certificates_are_fetched_once(addon) -> None:
+    before = addon.google.cert_fetches
+    for _ in range(3):
+        addon.trigger("homepage")
+    assert addon.google.cert_fetches - before <= 1
+
+
+def test_unknown_user_gets_a_card_that_explains(addon) -> None:
+    addon.user_email = "stranger@acme.test"
+    card = pushed(addon.trigger("homepage"))
+    assert card["header"]["title"] == "No access yet"
+
+
+def test_tampered_state_is_refused(addon) -> None:
+    create_contact(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    action = find_action(card, "Log email")
+    action["parameters"][0]["value"] = action["parameters"][0]["value"][:-2] + "xx"
+    body = addon.call(action)
+    assert "out of date" in body["renderActions"]["action"]["notification"]["text"]
+
+
+# Cards ------------------------------------------------------------------------------
+
+
+def test_homepage_lists_tasks_and_leads(addon) -> None:
+    contact = create_contact(addon.caller)
+    create_lead(addon.caller, contact_id=contact["id"], title="Renewal")
+    addon.caller.post("/api/v1/tasks", json={"title": "Call Hank", "due_date": "2020-01-01"})
+    body = addon.trigger("homepage")
+    card = pushed(body)
+    text = str(card)
+    assert "Call Hank" in text and "Renewal" in text and "Overdue" in text
+    done = addon.call(find_action(card, "Call Hank"), message_id=None)
+    assert "Done: Call Hank" in done["renderActions"]["action"]["notification"]["text"]
+    assert addon.caller.get("/api/v1/tasks").json == []
+
+
+def test_no_open_message_falls_back_to_the_homepage(addon) -> None:
+    assert pushed(addon.trigger("message"))["name"] == "homepage"
+
+
+def test_known_sender_card(addon) -> None:
+    create_company(addon.caller)
+    contact = create_contact(addon.caller, "Hank <Scorpio>", ["hank@globex.test"], job_title="CEO")
+    create_lead(addon.caller, contact_id=contact["id"], title="50 seats", expected_revenue=5000)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    assert card["header"]["title"] == "Hank &lt;Scorpio&gt;"
+    assert card["header"]["subtitle"] == "CEO · Globex"
+    assert "50 seats" in str(card)
+    request = addon.gmail.requests[0]
+    assert request["args"]["format"] == ["metadata"]
+    assert request["gmail_access_token"] == "message-access-token"
+    assert request["authorization"] == "Bearer user-oauth-token"
+
+
+def test_several_people_give_a_picker(addon) -> None:
+    create_contact(addon.caller)
+    addon.gmail.add("m1", mime(to="ann@acme.test, carl@initech.test", cc="dora@gmail.com"))
+    card = pushed(addon.trigger("message", "m1"))
+    assert card["header"]["title"] == "In this conversation"
+    people = [w["decoratedText"]["text"] for w in card["sections"][0]["widgets"]]
+    assert people == ["Hank Scorpio", "carl@initech.test", "dora@gmail.com"]
+    body = addon.call(find_action(card, "carl@initech.test"))
+    unknown = pushed(body)
+    assert unknown["header"]["title"] == "Not in your records"
+
+
+def test_unknown_sender_create_contact(addon) -> None:
+    addon.gmail.add("m1", mime(sender="Mia Wong <mia@initech.test>"))
+    card = pushed(addon.trigger("message", "m1"))
+    assert card["name"] == "unknown"
+    body = addon.call(
+        find_action(card, "Create contact"),
+        form={
+            "name": strings("Mia Wong"),
+            "email": strings("mia@initech.test"),
+            "company_name": strings("Initech"),
+        },
+    )
+    assert "Contact created" in body["renderActions"]["action"]["notification"]["text"]
+    [result] = addon.caller.get("/api/v1/lookup?email=mia@initech.test").json["results"]
+    assert result["contact"]["name"] == "Mia Wong"
+    assert result["company"]["name"] == "Initech"
+
+
+def test_search(addon) -> None:
+    create_contact(addon.caller)
+    card = pushed(addon.trigger("homepage"))
+    body = addon.call(find_action(card, "Search"), message_id=None, form={"query": strings("hank")})
+    results = pushed(body)
+    assert "Hank Scorpio" in str(results)
+    opened = addon.call(find_action(results, "Hank Scorpio"), message_id=None)
+    assert pushed(opened)["header"]["title"] == "Hank Scorpio"
+
+
+# Actions that change records ---------------------------------------------------------
+
+
+def test_log_email_end_to_end(addon) -> None:
+    contact = create_contact(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    form_card = pushed(addon.call(find_action(card, "Log email")))
+    body = addon.call(
+        find_action(form_card, "Log email"), form={"records": strings(f"contact:{contact['id']}")}
+    )
+    assert body["renderActions"]["action"]["notification"]["text"] == "Email logged."
+    assert any(r["args"].get("format") == ["raw"] for r in addon.gmail.requests)
+    [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
+    [activity] = result["activities"]
+    assert activity["message_id"] == "<m1@globex.test>"
+    assert [a["filename"] for a in activity["attachments"]] == ["rfq.pdf"]
+    again = pushed(addon.trigger("message", "m1"))
+    assert "This email is logged" in str(again)
+    second = addon.call(
+        find_action(form_card, "Log email"), form={"records": strings(f"contact:{contact['id']}")}
+    )
+    assert second["renderActions"]["action"]["notification"]["text"] == "Already logged there."
+
+
+def test_create_lead_end_to_end(addon) -> None:
+    company = create_company(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))  # the company, by the sender's domain
+    form = pushed(addon.call(find_action(card, "Create lead")))
+    body = addon.call(
+        find_action(form, "Create lead"),
+        form={"title": strings("Quote: 50 seats"), "expected_revenue": strings("12,500")},
+    )
+    assert "Lead created: Quote: 50 seats" in str(body)
+    [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
+    assert result["contact"]["name"] == "Hank Scorpio"
+    assert result["company"]["id"] == company["id"]
+    [lead] = result["leads"]
+    assert lead["title"] == "Quote: 50 seats" and lead["expected_revenue"] == 12500
+    lead_card = addon.caller.get(f"/api/v1/leads/{lead['id']}").json
+    assert lead_card["activities"][0]["message_id"] == "<m1@globex.test>"
+
+
+def test_create_ticket_task_and_note(addon) -> None:
+    contact = create_contact(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    form = pushed(addon.call(find_action(card, "Create ticket")))
+    body = addon.call(
+        find_action(form, "Create ticket"),
+        form={"title": strings("Quote"), "priority": strings("high")},
+    )
+    assert "Ticket created" in str(body)
+    task_form = pushed(addon.call(find_action(card, "Create task")))
+    addon.call(
+        find_action(task_form, "Create task"),
+        form={
+            "title": strings("Send quote"),
+            "due_date": {"dateInput": {"msSinceEpoch": "1795046400000"}},
+        },
+    )
+    note_form = pushed(addon.call(find_action(card, "Add note")))
+    addon.call(find_action(note_form, "Add note"), form={"body": strings("Wants a discount")})
+    contact_card = addon.caller.get(f"/api/v1/contacts/{contact['id']}").json
+    assert [t["subject"] for t in contact_card["tickets"]] == ["Quote"]
+    assert contact_card["tickets"][0]["priority"] == "high"
+    assert [t["title"] for t in contact_card["tasks"]] == ["Send quote"]
+    assert contact_card["tasks"][0]["due_date"] == "2026-11-19"
+    assert contact_card["activities"][0]["kind"] == "note"
+
+
+def test_bad_form_input_is_a_notification(addon) -> None:
+    create_company(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    form = pushed(addon.call(find_action(card, "Create lead")))
+    body = addon.call(find_action(form, "Create lead"), form={"expected_revenue": strings("lots")})
+    assert "is not an amount" in body["renderActions"]["action"]["notification"]["text"]
+    assert addon.caller.get("/api/v1/search?q=quote").json["total"] == 0
+
+
+def test_reply_with_template_creates_a_threaded_draft(addon) -> None:
+    create_contact(addon.caller)
+    addon.caller.post(
+        "/api/v1/templates",
+        json={
+            "name": "Thanks",
+            "subject": "Thanks {{ contact.first_name }}",
+            "body_html": "<p>Dear {{ contact.first_name }}, thanks! {{ user.name }}</p>",
+        },
+    )
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    picker = pushed(addon.call(find_action(card, "Reply with template")))
+    body = addon.call(find_action(picker, "Thanks"))
+    markup = body["renderActions"]["hostAppAction"]["gmailAction"]["openCreatedDraftActionMarkup"]
+    [draft] = addon.gmail.drafts
+    assert markup == {
+        "draftId": draft["id"],
+        "draftStorageId": draft["message"]["id"],
+        "draftThreadId": "thread-1",
+    }
+    reply = email.message_from_bytes(draft["raw"], policy=policy.default)
+    assert reply["To"] == "Hank Scorpio <hank@globex.test>"
+    assert reply["Subject"] == "Re: Quote for 50 seats"
+    assert reply["In-Reply-To"] == "<m1@globex.test>"
+    assert reply["References"] == "<m1@globex.test>"
+    assert "Dear Hank, thanks!" in reply.get_body(("html",)).get_content()
+
+
+def test_compose_inserts_a_rendered_template(addon) -> None:
+    create_contact(addon.caller)
+    addon.caller.post(
+        "/api/v1/templates",
+        json={
+            "name": "Hello",
+            "subject": "Hi {{ contact.first_name }}",
+            "body_html": "<p>Hi {{ contact.first_name }}</p>",
+        },
+    )
+    body = addon.trigger("compose", "draft-1", toRecipients=["hank@globex.test"])
+    picker = pushed(body)
+    inserted = addon.call(find_action(picker, "Hello"))
+    markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
+    assert markup["updateBody"]["insertContents"][0]["content"] == "<p>Hi Hank</p>"
+    assert markup["updateSubject"]["subject"] == "Hi Hank"
+
+
+def test_gmail_api_failure_is_a_plain_message(addon) -> None:
+    create_contact(addon.caller)
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    form_card = pushed(addon.call(find_action(card, "Log email")))
+    addon.gmail.fail_next = 10
+    body = addon.call(find_action(form_card, "Log email"), form={"records": strings("contact:1")})
+    assert "Gmail could not be reached" in body["renderActions"]["action"]["notification"]["text"]
+    failed_trigger = pushed(addon.trigger("message", "m1"))
+    assert "Gmail could not be reached" in str(failed_trigger)
+
+
+def test_every_action_is_behind_the_token(addon) -> None:
+    from connector.gmail.addon import ACTIONS
+
+    for name in [*ACTIONS, "nonexistent"]:
+        response = addon.post(f"/gmail/actions/{name}", addon.event(), token=None)
+        assert response.status_code == 401
+    raw = base64.b64encode(b"x").decode()
+    assert raw
