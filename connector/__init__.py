@@ -12,13 +12,15 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
-    from connector import api, db, health, store, web
+    from connector import api, db, health, record_links, store, web
     from connector.config import load_config
 
     app = Flask(
         __name__,
         instance_path=os.environ.get("CONNECTOR_INSTANCE_PATH") or None,
         instance_relative_config=True,
+        # static/ beside the package: the logo, and the Outlook task pane.
+        static_folder=str(Path(__file__).resolve().parent.parent / "static"),
     )
     overrides = dict(test_config or {})
     app.config.from_mapping(load_config(os.environ, Path(app.instance_path), overrides))
@@ -30,6 +32,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    record_links.init_app(app)
 
     from connector.gmail import views as gmail_views
 

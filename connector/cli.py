@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+from pathlib import Path
 from typing import Any
 
 import click
@@ -76,6 +78,30 @@ def init_app(app: Flask) -> None:
             if user is None:
                 raise click.ClickException(f"There is no user {email}.")
             click.echo(orgs.issue_key(session, user, label))
+
+    manifest = click.Group("manifest", help="Write the mail clients' manifests.")
+    app.cli.add_command(manifest)
+
+    @manifest.command("gmail")
+    @click.option("--base-url", help="The public https URL [default: CONNECTOR_PUBLIC_URL].")
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("manifests/gmail/deployment.json"),
+        show_default=True,
+    )
+    def gmail_manifest_command(base_url: str | None, output: Path) -> None:
+        """Write the Gmail add-on's deployment descriptor."""
+        from connector.gmail.manifest import gmail_deployment
+
+        base = (base_url or app.config["PUBLIC_URL"]).rstrip("/")
+        if not base.startswith("https://"):
+            click.echo(
+                f"Warning: {base} is not https; Google calls only https endpoints.", err=True
+            )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(gmail_deployment(base), indent=2) + "\n")
+        click.echo(f"Wrote {output}")
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)

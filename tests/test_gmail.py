@@ -462,3 +462,70 @@ def test_every_action_is_behind_the_token(addon) -> None:
         assert response.status_code == 401
     raw = base64.b64encode(b"x").decode()
     assert raw
+
+
+def test_universal_actions(addon) -> None:
+    create_contact(addon.caller)
+    search = addon.post("/gmail/actions/universal_search", addon.event())
+    assert search.status_code == 200, search.json
+    card = pushed(search.json)
+    found = pushed(
+        addon.call(find_action(card, "Search"), message_id=None, form={"query": strings("hank")})
+    )
+    assert "Hank Scorpio" in str(found)
+    settings = pushed(addon.post("/gmail/actions/universal_settings", addon.event()).json)
+    assert "Acme" in str(settings) and addon.user_email in str(settings)
+
+
+def test_open_in_the_connector_links_to_a_signed_record_page(addon, make_caller) -> None:
+    contact = create_contact(addon.caller, "Hank <b>Scorpio</b>", ["hank@globex.test"])
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    link = next(
+        b["onClick"]["openLink"]["url"]
+        for s in card["sections"]
+        for w in s["widgets"]
+        for b in w.get("buttonList", {}).get("buttons", [])
+        if b["text"] == "Open in the connector"
+    )
+    assert link.startswith(f"{PUBLIC_URL}/records/contact/{contact['id']}?t=")
+    page = addon.client.get(link.removeprefix(PUBLIC_URL))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Hank &lt;b&gt;Scorpio&lt;/b&gt;" in html and "<b>Scorpio" not in html
+    tampered = link.removeprefix(PUBLIC_URL).replace(f"contact/{contact['id']}", "contact/999")
+    assert addon.client.get(tampered).status_code == 403
+    assert addon.client.get(f"/records/contact/{contact['id']}").status_code == 403
+
+
+def test_manifest_parses_with_googles_protos(runner, tmp_path) -> None:
+    import json
+
+    from google.cloud.gsuiteaddons_v1.types import AddOns
+
+    output = tmp_path / "deployment.json"
+    result = runner.invoke(
+        args=["manifest", "gmail", "--base-url", PUBLIC_URL, "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    deployment = json.loads(output.read_text())
+    assert deployment["oauthScopes"] == [
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/gmail.addons.execute",
+        "https://www.googleapis.com/auth/gmail.addons.current.message.readonly",
+        "https://www.googleapis.com/auth/gmail.addons.current.action.compose",
+    ]
+    add_ons = deployment["addOns"]
+    # Granular consent postdates the published protos' HttpOptions: checked here, then
+    # everything else must parse with no unknown field.
+    assert add_ons["httpOptions"].pop("granularOauthPermissionSupport") == "OPT_IN"
+    parsed = AddOns.pb(AddOns())
+    json_format.ParseDict(add_ons, parsed)
+    assert parsed.gmail.contextual_triggers[0].on_trigger_function == f"{PUBLIC_URL}/gmail/message"
+    assert parsed.gmail.contextual_triggers[0].HasField("unconditional")
+    assert parsed.gmail.compose_trigger.draft_access == 2  # METADATA
+    assert parsed.common.homepage_trigger.run_function == f"{PUBLIC_URL}/gmail/homepage"
+    assert [a.label for a in parsed.common.universal_actions] == ["Search", "Settings"]
+    assert parsed.common.open_link_url_prefixes == [f"{PUBLIC_URL}/"]
+    for url in [parsed.common.logo_url, *[a.run_function for a in parsed.common.universal_actions]]:
+        assert url.startswith(PUBLIC_URL + "/")

@@ -431,6 +431,24 @@ def insert_template(request: AddonRequest) -> Response:
     return cards.insert_into_draft(rendered["body_html"], rendered["subject"])
 
 
+def universal_search(request: AddonRequest) -> Response:
+    """The "Search" universal action: an empty search card, from anywhere in Gmail."""
+    return cards.render(
+        push_card=cards.search_results_card("", [], 0, request.act, request.record_url)
+    )
+
+
+def universal_settings(request: AddonRequest) -> Response:
+    """The "Settings" universal action: who the add-on knows you as."""
+    user = request.ctx.user
+    return cards.render(
+        push_card=cards.settings_card(user.name, user.email, user.organization.name)
+    )
+
+
+# Universal actions are configured in the manifest, so they carry no signed state.
+UNSIGNED_ACTIONS = frozenset({"universal_search", "universal_settings"})
+
 ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
     handler.__name__: handler
     for handler in (
@@ -452,5 +470,7 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         template_picker,
         reply_with_template,
         insert_template,
+        universal_search,
+        universal_settings,
     )
 }

@@ -386,7 +386,7 @@ def search_results_card(
     titles = {"contact": "Contacts", "company": "Companies", "lead": "Leads", "ticket": "Tickets"}
     sections = [search_section(act, query)]
     sections += [section(widgets, titles[kind]) for kind, widgets in groups.items()]
-    if not results:
+    if query and not results:
         sections.append(section([text(f"Nothing matches “{escape(query)}”.")]))
     return card("Search", sections, subtitle=f"{total} found", name="search")
 
@@ -507,6 +507,24 @@ def template_picker_card(
         "Reply with a template" if not compose else "Insert a template",
         [section(widgets)],
         name=name,
+    )
+
+
+def settings_card(name: str, email: str, organization: str) -> Card:
+    return card(
+        "Settings",
+        [
+            section(
+                [
+                    decorated(
+                        escape(name), top="Signed in as", bottom=escape(email), icon="PERSON"
+                    ),
+                    decorated(escape(organization), top="Organization", icon="STORE"),
+                    text("Your records, templates and users are managed by your connector admin."),
+                ]
+            )
+        ],
+        name="settings",
     )
 
 

@@ -7,6 +7,7 @@ the one in the event's user ID token. Anything else gets a bare 401.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -22,6 +23,9 @@ from connector.gmail.gmail_api import GmailClient, GmailError
 from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier, InvalidToken
 from connector.orgs.models import User
 from connector.orgs.service import find_user
+from connector.record_links import record_link
+from connector.records.models import RecordType
+from connector.records.service import RecordRef
 from connector.store import get_store
 
 log = logging.getLogger(__name__)
@@ -90,8 +94,14 @@ def _state(event: dict[str, Any], user: User, name: str) -> dict[str, Any]:
     return dict(payload.get("s") or {})
 
 
-def _record_url(record_type: str, record_id: int) -> str:
-    return f"{current_app.config['PUBLIC_URL']}/records/{record_type}/{record_id}"
+def _record_url(user: User) -> Callable[[str, int], str]:
+    config = current_app.config
+
+    def url(record_type: str, record_id: int) -> str:
+        ref = RecordRef(RecordType(record_type), record_id)
+        return record_link(config["PUBLIC_URL"], config["SECRET_KEY"], user.id, ref)
+
+    return url
 
 
 def _gmail_client(message: addon.OpenMessage) -> GmailClient:
@@ -114,7 +124,7 @@ def _request(event: dict[str, Any], user: User, state: dict[str, Any]) -> addon.
         state=state,
         message=addon.open_message(event, state),
         gmail_client=_gmail_client,
-        record_url=_record_url,
+        record_url=_record_url(user),
     )
 
 
@@ -144,7 +154,8 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
     if kind == "action" and name not in addon.ACTIONS:
         return jsonify(code=404, status="Not Found", message="No such action."), 404
     try:
-        state = {} if is_trigger else _state(event, user, name)
+        unsigned = is_trigger or name in addon.UNSIGNED_ACTIONS
+        state = {} if unsigned else _state(event, user, name)
     except BadSignature:
         return jsonify(cards.render(notification="This card is out of date. Reopen the email."))
     try:
