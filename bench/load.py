@@ -24,7 +24,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def run(
-    base: str, paths: list[str], headers: dict[str, str], seconds: float, concurrency: int
+    base: str,
+    paths: list[str],
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> dict[str, float]:
     parts = urlsplit(base)
     cycle = itertools.cycle(paths)
@@ -40,7 +46,7 @@ def run(
                 path = next(cycle)
             started = time.perf_counter()
             try:
-                connection.request("GET", path, headers=headers)
+                connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 response.read()
                 if response.status != 200:
@@ -80,9 +86,16 @@ def main() -> None:
     parser.add_argument("--header", action="append", default=[], help="Name: value")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--body-file", help="Send this file's bytes as every request's body")
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
-    print(json.dumps(run(args.base, args.path, headers, args.seconds, args.concurrency)))
+    body = None
+    if args.body_file:
+        with open(args.body_file, "rb") as file:
+            body = file.read()
+    figures = run(args.base, args.path, headers, args.seconds, args.concurrency, args.method, body)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ Starts `connector serve` (gunicorn) on 127.0.0.1 with a fresh demo database of
   - floor:          GET /healthz, a bare JSON endpoint of the same app and server
   - lookup:         GET /api/v1/lookup for one known sender (served from the lookup cache)
   - lookup_uncached: GET /api/v1/lookup cycling through distinct senders (cache misses)
+  - gmail_message:  POST /gmail/message for a known sender, as Google sends it: both ID
+                    tokens verified, the message's metadata read from a fake Gmail API on
+                    127.0.0.1 (run by this script), the person card built
 Prints a table, then, as its last line, one JSON object with the figures.
 
   python bench/lookup_bench.py [--seconds 10] [--concurrency 8] [--workers 2]
@@ -26,10 +29,17 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.google import CLIENT_ID, SERVICE_ACCOUNT, FakeGmail, FakeGoogle  # noqa: E402
+from tests.fakes.servers import serve  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -86,6 +96,38 @@ def scratch_database(server_url: str | None) -> Iterator[str | None]:
         admin.dispose()
 
 
+@contextlib.contextmanager
+def fake_google() -> Iterator[tuple[Any, Any, str, str]]:
+    """Google's certificates and a Gmail API on 127.0.0.1 (the tests' fakes)."""
+    with contextlib.ExitStack() as stack:
+        google, gmail = FakeGoogle(), FakeGmail()
+        certs = stack.enter_context(serve(google.certs_app()))
+        api = stack.enter_context(serve(gmail.app()))
+        yield google, gmail, certs + "/oauth2/v1/certs", api + "/"
+
+
+def gmail_event(google: Any, gmail: Any, sender: str, base: str, path: Path) -> list[str]:
+    """An opened-message event from `sender` to the demo user, and its signed headers."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "Dana Demo <demo@connector.example>"
+    message["Subject"] = "Benchmark"
+    message["Message-ID"] = "<bench@connector.example>"
+    message.set_content("Hello")
+    gmail.add("bench-1", message.as_bytes())
+    event = {
+        "commonEventObject": {"hostApp": "GMAIL", "platform": "WEB"},
+        "authorizationEventObject": {
+            "userOAuthToken": "bench-oauth-token",
+            "userIdToken": google.user_token("demo@connector.example", lifetime=7200),
+        },
+        "gmail": {"messageId": "bench-1", "threadId": "t-1", "accessToken": "bench-access"},
+    }
+    path.write_text(json.dumps(event))
+    token = google.system_token(base + "/gmail/message", lifetime=7200)
+    return [f"Authorization: Bearer {token}", "Content-Type: application/json"]
+
+
 def wait_until_up(base: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,7 +141,12 @@ def wait_until_up(base: str, timeout: float = 30) -> None:
 
 
 def load(
-    base: str, paths: list[str], headers: list[str], seconds: float, concurrency: int
+    base: str,
+    paths: list[str],
+    headers: list[str],
+    seconds: float,
+    concurrency: int,
+    body_file: str | None = None,
 ) -> dict[str, float]:
     command = [
         sys.executable,
@@ -111,6 +158,8 @@ def load(
         "--concurrency",
         str(concurrency),
     ]
+    if body_file:
+        command += ["--method", "POST", "--body-file", body_file]
     for path in paths:
         command += ["--path", path]
     for header in headers:
@@ -141,6 +190,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="connector-bench-") as instance,
         scratch_database(args.postgres_url) as database_url,
+        contextlib.ExitStack() as stack,
     ):
         env = {
             **os.environ,
@@ -164,6 +214,16 @@ def main() -> None:
         senders = known_senders(env, 5000)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        google, gmail, certs_url, gmail_url = stack.enter_context(fake_google())
+        env.update(
+            CONNECTOR_PUBLIC_URL=base,
+            CONNECTOR_GOOGLE_CERTS_URL=certs_url,
+            CONNECTOR_GOOGLE_SERVICE_ACCOUNT=SERVICE_ACCOUNT,
+            CONNECTOR_GOOGLE_CLIENT_ID=CLIENT_ID,
+            CONNECTOR_GMAIL_API_URL=gmail_url,
+        )
+        event_file = Path(instance) / "gmail-event.json"
+        gmail_headers = gmail_event(google, gmail, senders[0], base, event_file)
         server = subprocess.Popen(
             [str(BIN / "connector"), "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env,
@@ -179,6 +239,14 @@ def main() -> None:
             floor = load(base, ["/healthz"], [], args.seconds, args.concurrency)
             lookup = load(base, one, auth, args.seconds, args.concurrency)
             uncached = load(base, varied, auth, args.seconds, args.concurrency)
+            gmail_message = load(
+                base,
+                ["/gmail/message"],
+                gmail_headers,
+                args.seconds,
+                args.concurrency,
+                body_file=str(event_file),
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -197,9 +265,13 @@ def main() -> None:
         "uncached_to_floor_throughput": round(
             uncached["throughput_rps"] / floor["throughput_rps"], 3
         ),
+        "gmail_message": gmail_message,
+        "gmail_message_to_floor_throughput": round(
+            gmail_message["throughput_rps"] / floor["throughput_rps"], 3
+        ),
     }
     print(f"{'endpoint':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-    for name in ("floor", "lookup", "lookup_uncached"):
+    for name in ("floor", "lookup", "lookup_uncached", "gmail_message"):
         row = figures[name]
         print(
             f"{name:<18}{row['throughput_rps']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
@@ -209,6 +281,7 @@ def main() -> None:
         f"lookup/floor throughput: {figures['lookup_to_floor_throughput']}, "
         f"uncached/floor: {figures['uncached_to_floor_throughput']}"
     )
+    print(f"gmail_message/floor: {figures['gmail_message_to_floor_throughput']}")
     print(json.dumps(figures))
 
 

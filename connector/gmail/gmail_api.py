@@ -40,6 +40,20 @@ def _discovery_document() -> dict[str, Any]:
     return json.loads(document)
 
 
+@functools.lru_cache(maxsize=8)
+def _resources(api_url: str) -> tuple[Any, Any]:
+    """users.messages and users.drafts, built once per API root.
+
+    Building resources from the discovery document costs milliseconds, so they
+    are shared; each call brings its own authorised connection (`execute(http=)`).
+    """
+    service = discovery.build_from_document(
+        _discovery_document(), http=httplib2.Http(), client_options={"api_endpoint": api_url}
+    )
+    users = service.users()
+    return users.messages(), users.drafts()
+
+
 @dataclass(frozen=True)
 class MessageMetadata:
     message_id: str
@@ -50,24 +64,22 @@ class MessageMetadata:
 class GmailClient:
     def __init__(self, api_url: str, user_oauth_token: str, message_access_token: str) -> None:
         credentials = google.oauth2.credentials.Credentials(token=user_oauth_token)
-        http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=REQUEST_TIMEOUT_SECONDS))
-        self._service = discovery.build_from_document(
-            _discovery_document(), http=http, client_options={"api_endpoint": api_url}
+        self._http = AuthorizedHttp(
+            credentials, http=httplib2.Http(timeout=REQUEST_TIMEOUT_SECONDS)
         )
+        self._messages, self._drafts = _resources(api_url)
         self._access_token = message_access_token
 
     def _execute(self, call: HttpRequest) -> Any:
         call.headers[GMAIL_ACCESS_TOKEN_HEADER] = self._access_token
         try:
-            return call.execute(num_retries=1)
+            return call.execute(http=self._http, num_retries=1)
         except (HttpError, httplib2.HttpLib2Error, OSError, ValueError) as exc:
             raise GmailError(str(exc)) from exc
 
     def metadata(self, message_id: str) -> MessageMetadata:
         message = self._execute(
-            self._service.users()
-            .messages()
-            .get(
+            self._messages.get(
                 userId="me",
                 id=message_id,
                 format="metadata",
@@ -82,9 +94,7 @@ class GmailClient:
         return MessageMetadata(message["id"], message.get("threadId", ""), headers)
 
     def raw(self, message_id: str) -> bytes:
-        message = self._execute(
-            self._service.users().messages().get(userId="me", id=message_id, format="raw")
-        )
+        message = self._execute(self._messages.get(userId="me", id=message_id, format="raw"))
         try:
             return base64.urlsafe_b64decode(message["raw"])
         except (KeyError, ValueError) as exc:
@@ -92,4 +102,4 @@ class GmailClient:
 
     def create_draft(self, thread_id: str, raw: bytes) -> dict[str, Any]:
         body = {"message": {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}}
-        return self._execute(self._service.users().drafts().create(userId="me", body=body))
+        return self._execute(self._drafts.create(userId="me", body=body))
