@@ -529,3 +529,18 @@ def test_manifest_parses_with_googles_protos(runner, tmp_path) -> None:
     assert parsed.common.open_link_url_prefixes == [f"{PUBLIC_URL}/"]
     for url in [parsed.common.logo_url, *[a.run_function for a in parsed.common.universal_actions]]:
         assert url.startswith(PUBLIC_URL + "/")
+
+
+def test_database_failure_is_a_plain_message(addon, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from connector.gmail import addon as addon_module
+
+    def broken(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    addon.gmail.add("m1", mime())
+    monkeypatch.setattr(addon_module.lookup, "lookup", broken)
+    card = pushed(addon.trigger("message", "m1"))
+    assert "records are unavailable" in str(card)
+    assert "connection refused" not in str(card)
