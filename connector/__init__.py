@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
-    from connector import api, db, health, record_links, store, web
+    from connector import api, auth, db, health, record_links, store, web
     from connector.config import load_config
 
     app = Flask(
@@ -29,6 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     store.init_app(app)
+    auth.init_app(app)
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)

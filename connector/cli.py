@@ -65,6 +65,30 @@ def init_app(app: Flask) -> None:
                 raise click.ClickException(str(exc)) from exc
             click.echo(f"Created {user.role} {user.email} in {org.name} (user id {user.id}).")
 
+    orgs_group = click.Group("orgs", help="Manage organizations.")
+    app.cli.add_command(orgs_group)
+
+    @orgs_group.command("bind-entra")
+    @click.option("--org", "org_name", required=True)
+    @click.option("--tenant", required=True, help="The Entra tenant ID (a GUID).")
+    def bind_entra_command(org_name: str, tenant: str) -> None:
+        """Let the Entra tenant's users reach this organization with their Outlook sign-in."""
+        import uuid
+
+        try:
+            tenant_id = str(uuid.UUID(tenant))
+        except ValueError as exc:
+            raise click.BadParameter("not a tenant ID (a GUID)", param_hint="--tenant") from exc
+        with session_scope(app) as session:
+            org = orgs.find_org(session, org_name)
+            if org is None:
+                raise click.ClickException(f"There is no organization {org_name!r}.")
+            other = orgs.org_for_tenant(session, tenant_id)
+            if other is not None and other.id != org.id:
+                raise click.ClickException(f"That tenant is bound to {other.name!r} already.")
+            org.entra_tenant_id = tenant_id
+        click.echo(f"{org_name} now accepts Entra ID sign-ins from tenant {tenant_id}.")
+
     keys = click.Group("keys", help="Manage API keys.")
     app.cli.add_command(keys)
 

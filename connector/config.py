@@ -72,5 +72,16 @@ def load_config(
         "GOOGLE_SERVICE_ACCOUNT": environ.get("CONNECTOR_GOOGLE_SERVICE_ACCOUNT", ""),
         "GOOGLE_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_CLIENT_ID", ""),
         "GMAIL_API_URL": environ.get("CONNECTOR_GMAIL_API_URL", "https://gmail.googleapis.com/"),
+        "MS_CLIENT_ID": environ.get("CONNECTOR_MS_CLIENT_ID", ""),
+        "MS_API_SCOPE": environ.get("CONNECTOR_MS_API_SCOPE", "access_as_user"),
+        "MS_JWKS_URL": environ.get(
+            "CONNECTOR_MS_JWKS_URL",
+            "https://login.microsoftonline.com/common/discovery/v2.0/keys",
+        ),
+        "CORS_ORIGINS": [
+            origin.strip().rstrip("/")
+            for origin in (environ.get("CONNECTOR_CORS_ORIGINS") or public_url).split(",")
+            if origin.strip()
+        ],
         "LOOKUP_CACHE_SECONDS": _int(environ, "CONNECTOR_LOOKUP_CACHE_SECONDS", 300),
     }

@@ -21,6 +21,8 @@ class Organization(Timestamped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # When set, Entra ID tokens from this tenant (and no other) reach this organization.
+    entra_tenant_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class User(Timestamped, Base):

@@ -24,12 +24,20 @@ def hash_key(raw_key: str) -> str:
 
 
 def get_or_create_org(session: Session, name: str) -> Organization:
-    org = session.scalar(select(Organization).where(Organization.name == name))
+    org = find_org(session, name)
     if org is None:
         org = Organization(name=name)
         session.add(org)
         session.flush()
     return org
+
+
+def find_org(session: Session, name: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.name == name))
+
+
+def org_for_tenant(session: Session, tenant_id: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.entra_tenant_id == tenant_id))
 
 
 def find_user(session: Session, email: str) -> User | None:
