@@ -127,6 +127,25 @@ def init_app(app: Flask) -> None:
         output.write_text(json.dumps(gmail_deployment(base), indent=2) + "\n")
         click.echo(f"Wrote {output}")
 
+    @manifest.command("outlook")
+    @click.option("--base-url", help="The public https URL [default: CONNECTOR_PUBLIC_URL].")
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path("manifests/outlook/manifest.xml"),
+        show_default=True,
+    )
+    def outlook_manifest_command(base_url: str | None, output: Path) -> None:
+        """Write the Outlook add-in's XML manifest."""
+        from connector.outlook.manifest import outlook_xml_manifest
+
+        base = (base_url or app.config["PUBLIC_URL"]).rstrip("/")
+        if not base.startswith("https://"):
+            raise click.UsageError(f"{base} is not https: Outlook loads add-ins only over https.")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(outlook_xml_manifest(base, app.config["MS_CLIENT_ID"] or None))
+        click.echo(f"Wrote {output}")
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True, type=int)
