@@ -216,3 +216,20 @@ def test_malformed_json_is_400(caller) -> None:
         response = caller.post(url, data="{not json", content_type="application/json")
         assert response.status_code == 400, url
         assert response.json["code"] == 400
+
+
+def test_record_links(caller, client, make_caller) -> None:
+    contact = create_contact(caller, "Hank", ["hank@globex.test"])
+    response = caller.post("/api/v1/record-links", json={"type": "contact", "id": contact["id"]})
+    assert response.status_code == 201
+    url = response.json["url"]
+    page = client.get(url.split("127.0.0.1:8000", 1)[1])
+    assert page.status_code == 200 and "Hank" in page.get_data(as_text=True)
+    other = make_caller("Other org", "olga@other.test")
+    assert (
+        other.post(
+            "/api/v1/record-links", json={"type": "contact", "id": contact["id"]}
+        ).status_code
+        == 404
+    )
+    assert caller.post("/api/v1/record-links", json={"type": "x", "id": 1}).status_code == 400

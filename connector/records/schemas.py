@@ -103,3 +103,7 @@ class TaskListArgs(Schema):
     include_done = fields.Boolean(load_default=False)
     due_before = fields.Date(allow_none=True)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class RecordLinkOut(Schema):
+    url = fields.String(metadata={"description": "Opens a read-only page of the record"})

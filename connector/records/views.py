@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 
 from connector.activities import intake
@@ -12,6 +13,7 @@ from connector.auth import login_required
 from connector.lookup import schemas as out
 from connector.lookup.service import record_card
 from connector.lookup.view_models import task_summary
+from connector.record_links import record_link
 from connector.records import schemas, service
 from connector.records.models import RecordType
 from connector.records.service import RecordRef
@@ -111,3 +113,18 @@ class TaskItem(MethodView):
         task = service.update_task(ctx, task_id, changes)
         ctx.session.commit()
         return task_summary(task)
+
+
+@blp.route("/record-links")
+class RecordLinks(MethodView):
+    decorators = [login_required]
+
+    @blp.arguments(out.RecordRefSchema)
+    @blp.response(201, schemas.RecordLinkOut)
+    def post(self, data: dict[str, Any]) -> dict[str, str]:
+        """A signed link to the record's page, to open it from a mail client (valid 7 days)."""
+        ctx = service_ctx()
+        ref = RecordRef(RecordType(data["type"]), data["id"])
+        service.get_record(ctx.session, ctx.org_id, ref)
+        config = current_app.config
+        return {"url": record_link(config["PUBLIC_URL"], config["SECRET_KEY"], ctx.user.id, ref)}

@@ -1,0 +1,203 @@
+"""The Outlook task pane in a real browser (Debian's chromium, driven by Playwright), served by
+the running service, with an Office mock injected before the pane's scripts run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.fakes.servers import serve
+from tests.helpers import create_company, create_contact
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def eml() -> bytes:
+    message = EmailMessage()
+    message["From"] = "Hank Scorpio <hank@globex.test>"
+    message["To"] = "Ann <ann@acme.test>"
+    message["Subject"] = "Quote for 50 seats"
+    message["Date"] = "Fri, 20 Nov 2026 10:00:00 +0000"
+    message["Message-ID"] = "<outlook-1@globex.test>"
+    message.set_content("Hello, please send a quote.")
+    message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="rfq.pdf")
+    return message.as_bytes()
+
+
+OFFICE_MOCK = """
+(() => {
+  const config = window.__officeConfig;
+  const item = config.item && {
+    itemId: "AAMk-1",
+    subject: config.item.subject,
+    from: config.item.from, sender: config.item.from,
+    to: config.item.to, cc: config.item.cc || [],
+    internetMessageId: config.item.internetMessageId,
+    conversationId: "conv-1",
+    dateTimeCreated: "2026-11-20T10:00:00Z",
+    attachments: [{ id: "att-1", name: "rfq.pdf", contentType: "application/pdf", size: 8 }],
+    body: {
+      getAsync: (coercion, callback) => callback({ status: "succeeded", value: config.item.html }),
+    },
+    getAsFileAsync: (options, callback) =>
+      callback({ status: "succeeded", value: config.item.eml }),
+    displayReplyFormAsync: (options, callback) => {
+      window.__replies.push(options);
+      callback({ status: "succeeded" });
+    },
+  };
+  window.__replies = [];
+  window.__itemChanged = [];
+  window.Office = {
+    CoercionType: { Html: "html", Text: "text" },
+    EventType: { ItemChanged: "olkItemSelectedChanged" },
+    onReady: (callback) => setTimeout(() => callback({ host: "Outlook" }), 0),
+    context: {
+      requirements: { isSetSupported: () => true },
+      mailbox: {
+        item,
+        userProfile: { emailAddress: "ann@acme.test" },
+        addHandlerAsync: (type, handler) => window.__itemChanged.push(handler),
+      },
+    },
+  };
+  localStorage.setItem("connector.apiKey", config.apiKey);
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def pane(app, caller, browser):
+    with serve(app) as base:
+        context = browser.new_context(viewport={"width": 320, "height": 900})
+        page = context.new_page()
+        # Office.js cannot run outside an Office host: the mock stands in for it.
+        page.route(
+            "https://appsforoffice.microsoft.com/**",
+            lambda route: route.fulfill(
+                status=200, content_type="application/javascript", body="/* mocked */"
+            ),
+        )
+
+        def open_pane(item: dict | None) -> object:
+            config = {"apiKey": caller.key, "item": item}
+            page.add_init_script(f"window.__officeConfig = {json.dumps(config)};")
+            page.add_init_script(OFFICE_MOCK)
+            page.goto(base + "/static/outlook/taskpane.html")
+            return page
+
+        yield open_pane
+        context.close()
+
+
+def item(**overrides) -> dict:
+    return {
+        "subject": "Quote for 50 seats",
+        "from": {"displayName": "Hank Scorpio", "emailAddress": "hank@globex.test"},
+        "to": [{"displayName": "Ann", "emailAddress": "ann@acme.test"}],
+        "internetMessageId": "<outlook-1@globex.test>",
+        "html": "<p>Hello, please send a quote.</p>",
+        "eml": base64.b64encode(eml()).decode(),
+        **overrides,
+    }
+
+
+def test_a_users_path_through_the_pane(pane, caller) -> None:
+    create_company(caller)
+    contact = create_contact(caller, "Hank Scorpio", ["hank@globex.test"], job_title="CEO")
+    caller.post(
+        "/api/v1/templates",
+        json={
+            "name": "Thanks",
+            "subject": "Thanks",
+            "body_html": "<p>Dear {{ contact.first_name }},</p>",
+        },
+    )
+    page = pane(item())
+    page.get_by_role("heading", name="Hank Scorpio").wait_for()
+    assert page.get_by_text("CEO · Globex").is_visible()
+
+    page.get_by_role("button", name="Log email").first.click()
+    page.get_by_role("form", name="Log email").get_by_role("button", name="Log email").click()
+    page.get_by_text("✓ Logged on contact").wait_for()
+    card = caller.get(f"/api/v1/contacts/{contact['id']}").json
+    [activity] = card["activities"]
+    assert activity["message_id"] == "<outlook-1@globex.test>"
+    assert [a["filename"] for a in activity["attachments"]] == ["rfq.pdf"]  # the EML was sent
+
+    page.get_by_role("button", name="Create lead").click()
+    page.get_by_label("Title").fill("50 seats for Globex")
+    page.get_by_label("Expected revenue").fill("12,000")
+    page.get_by_role("form", name="Create lead").get_by_role("button", name="Create lead").click()
+    page.get_by_text("50 seats for Globex").wait_for()
+    [lead] = caller.get(f"/api/v1/contacts/{contact['id']}").json["leads"]
+    assert lead["title"] == "50 seats for Globex" and lead["expected_revenue"] == 12000
+
+    page.get_by_role("button", name="Reply with template").click()
+    page.get_by_role("button", name="Thanks").click()
+    page.wait_for_function("window.__replies.length === 1")
+    replies = page.evaluate("window.__replies")
+    assert replies[0]["htmlBody"] == "<p>Dear Hank,</p>"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "outlook-taskpane.png"), full_page=True)
+
+
+def test_user_data_is_escaped(pane, caller) -> None:
+    create_contact(caller, '<img src=x onerror="window.__pwned=1">Hank', ["hank@globex.test"])
+    page = pane(item())
+    page.get_by_role("heading", name='<img src=x onerror="window.__pwned=1">Hank').wait_for()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main img").count() == 0
+
+
+def test_several_people_and_an_unknown_sender(pane, caller) -> None:
+    create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+    page = pane(item(cc=[{"displayName": "Mia", "emailAddress": "mia@initech.test"}]))
+    page.get_by_role("heading", name="In this conversation").wait_for()
+    page.get_by_role("button", name="mia@initech.test").click()
+    page.get_by_role("heading", name="Not in your records").wait_for()
+    page.get_by_label("New company").fill("Initech")
+    page.get_by_role("button", name="Create contact").click()
+    page.get_by_role("heading", name="In this conversation").wait_for()
+    [result] = caller.get("/api/v1/lookup?email=mia@initech.test").json["results"]
+    assert result["contact"]["name"] == "Mia" and result["company"]["name"] == "Initech"
+
+
+def test_no_message_selected_and_item_changed(pane, caller) -> None:
+    page = pane(None)
+    page.get_by_text("Select a message").wait_for()
+    assert page.evaluate("window.__itemChanged.length") == 1
+
+
+def test_a_wrong_key_asks_to_connect(pane, caller) -> None:
+    caller.key = "ck_wrong"
+    page = pane(item())
+    page.get_by_role("heading", name="Connect to your records").wait_for()
