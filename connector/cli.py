@@ -130,21 +130,31 @@ def init_app(app: Flask) -> None:
     @manifest.command("outlook")
     @click.option("--base-url", help="The public https URL [default: CONNECTOR_PUBLIC_URL].")
     @click.option(
-        "--output",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path("manifests/outlook/manifest.xml"),
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("manifests/outlook"),
         show_default=True,
     )
-    def outlook_manifest_command(base_url: str | None, output: Path) -> None:
-        """Write the Outlook add-in's XML manifest."""
+    def outlook_manifest_command(base_url: str | None, output_dir: Path) -> None:
+        """Write the Outlook add-in's XML manifest, and the unified JSON manifest with its icons."""
+        import shutil
+
+        from connector.outlook.json_manifest import outlook_json_manifest
         from connector.outlook.manifest import outlook_xml_manifest
 
         base = (base_url or app.config["PUBLIC_URL"]).rstrip("/")
         if not base.startswith("https://"):
             raise click.UsageError(f"{base} is not https: Outlook loads add-ins only over https.")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(outlook_xml_manifest(base, app.config["MS_CLIENT_ID"] or None))
-        click.echo(f"Wrote {output}")
+        client_id = app.config["MS_CLIENT_ID"] or None
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "manifest.xml").write_bytes(outlook_xml_manifest(base, client_id))
+        unified = outlook_json_manifest(base, client_id)
+        (output_dir / "manifest.json").write_text(json.dumps(unified, indent=2) + "\n")
+        # The JSON manifest's app package holds its two icons beside it.
+        static = Path(app.static_folder or "static")
+        shutil.copyfile(static / "icon-color-192.png", output_dir / "icon-color.png")
+        shutil.copyfile(static / "icon-outline-32.png", output_dir / "icon-outline.png")
+        click.echo(f"Wrote {output_dir}/manifest.xml and manifest.json (with its icons)")
 
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)

@@ -23,12 +23,11 @@ def schema() -> etree.XMLSchema:
 
 def write(runner, app, tmp_path, client_id: str | None) -> etree._Element:
     app.config["MS_CLIENT_ID"] = client_id or ""
-    output = tmp_path / "manifest.xml"
     result = runner.invoke(
-        args=["manifest", "outlook", "--base-url", BASE, "--output", str(output)]
+        args=["manifest", "outlook", "--base-url", BASE, "--output-dir", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
-    return etree.parse(str(output)).getroot()
+    return etree.parse(str(tmp_path / "manifest.xml")).getroot()
 
 
 @pytest.mark.parametrize("client_id", [None, CLIENT_ID])
@@ -87,3 +86,33 @@ def test_icons_and_pane_are_served(client, runner, app, tmp_path) -> None:
 def test_plain_http_is_refused(runner) -> None:
     result = runner.invoke(args=["manifest", "outlook", "--base-url", "http://x.test"])
     assert result.exit_code != 0 and "https" in result.output
+
+
+APP_MANIFEST = Path(__file__).resolve().parents[1] / "node_modules" / "@microsoft" / "app-manifest"
+
+
+@pytest.mark.parametrize("client_id", [None, CLIENT_ID])
+def test_json_manifest_is_valid(runner, app, tmp_path, client_id) -> None:
+    import json
+
+    from jsonschema import Draft4Validator
+
+    write(runner, app, tmp_path, client_id)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    version = manifest["manifestVersion"]
+    schema_file = APP_MANIFEST / "build" / "json-schemas" / "teams" / f"v{version}"
+    schema_file = schema_file / "MicrosoftTeams.schema.json"
+    if not schema_file.exists():
+        pytest.fail(
+            f"run npm install: the schema of @microsoft/app-manifest is missing ({schema_file})"
+        )
+    validator = Draft4Validator(json.loads(schema_file.read_text()))
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(manifest)]
+    assert errors == []
+    assert ("webApplicationInfo" in manifest) is bool(client_id)
+    assert manifest["id"] == write(runner, app, tmp_path, client_id).findtext("{*}Id")
+    [extension] = manifest["extensions"]
+    assert extension["ribbons"][0]["contexts"] == ["mailRead"]
+    assert extension["runtimes"][0]["actions"][0]["pinnable"] is True
+    for name in ("icon-color.png", "icon-outline.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
