@@ -39,6 +39,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     gmail_views.init_app(app)
 
+    from connector.outlook import views as outlook_views
+
+    outlook_views.init_app(app)
+
     from connector import cli
 
     cli.init_app(app)

@@ -69,7 +69,7 @@ OFFICE_MOCK = """
       },
     },
   };
-  localStorage.setItem("connector.apiKey", config.apiKey);
+  if (config.apiKey) localStorage.setItem("connector.apiKey", config.apiKey);
 })();
 """
 
@@ -106,10 +106,18 @@ def pane(app, caller, browser):
             ),
         )
 
-        def open_pane(item: dict | None) -> object:
-            config = {"apiKey": caller.key, "item": item}
+        def open_pane(item: dict | None, msal: str | None = None) -> object:
+            config = {"apiKey": None if msal else caller.key, "item": item}
             page.add_init_script(f"window.__officeConfig = {json.dumps(config)};")
             page.add_init_script(OFFICE_MOCK)
+            if msal:
+                # MSAL.js needs a real Office host to broker tokens: a stand-in plays it.
+                page.route(
+                    "**/static/outlook/vendor/msal-browser.min.js",
+                    lambda route: route.fulfill(
+                        status=200, content_type="application/javascript", body=msal
+                    ),
+                )
             page.goto(base + "/static/outlook/taskpane.html")
             return page
 
@@ -201,3 +209,45 @@ def test_a_wrong_key_asks_to_connect(pane, caller) -> None:
     caller.key = "ck_wrong"
     page = pane(item())
     page.get_by_role("heading", name="Connect to your records").wait_for()
+
+
+def test_nested_app_authentication(app, pane, caller, runner) -> None:
+    from connector.outlook.entra import EntraTokenValidator, JwksCache
+    from tests.fakes.microsoft import CLIENT_ID, TENANT, FakeEntra
+
+    entra = FakeEntra()
+    with serve(entra.jwks_app()) as jwks:
+        app.config["MS_CLIENT_ID"] = CLIENT_ID
+        app.extensions["connector.entra_validator"] = EntraTokenValidator(
+            JwksCache(jwks + "/discovery/v2.0/keys"), client_id=CLIENT_ID, scope="access_as_user"
+        )
+        runner.invoke(args=["orgs", "bind-entra", "--org", "Acme", "--tenant", TENANT])
+        create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+        token = entra.token(caller.email)
+        fake_msal = """
+        window.msal = { createNestablePublicClientApplication: async (config) => {
+          window.__msalConfig = config;
+          return {
+            acquireTokenSilent: async () => { throw new Error("interaction_required"); },
+            acquireTokenPopup: async (request) => {
+              window.__scopes = request.scopes;
+              return { accessToken: TOKEN };
+            },
+          };
+        } };
+        """.replace("TOKEN", json.dumps(token))
+        page = pane(item(), msal=fake_msal)
+        page.get_by_role("heading", name="Hank Scorpio").wait_for()
+        assert page.evaluate("window.__msalConfig.auth.clientId") == CLIENT_ID
+        assert page.evaluate("window.__scopes") == [
+            f"api://127.0.0.1:8000/{CLIENT_ID}/access_as_user"
+        ]
+
+
+def test_vendored_msal_matches_the_pinned_package() -> None:
+    root = Path(__file__).resolve().parent.parent
+    installed = root / "node_modules" / "@azure" / "msal-browser" / "lib" / "msal-browser.min.js"
+    if not installed.exists():
+        pytest.fail("run npm install: @azure/msal-browser is not installed")
+    vendored = root / "static" / "outlook" / "vendor" / "msal-browser.min.js"
+    assert vendored.read_bytes() == installed.read_bytes()
