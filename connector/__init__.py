@@ -43,6 +43,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     outlook_views.init_app(app)
 
+    from connector.accounts import views as account_views
+
+    account_views.init_app(app)
+
     from connector import cli
 
     cli.init_app(app)

@@ -72,6 +72,15 @@ def load_config(
         "GOOGLE_SERVICE_ACCOUNT": environ.get("CONNECTOR_GOOGLE_SERVICE_ACCOUNT", ""),
         "GOOGLE_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_CLIENT_ID", ""),
         "GMAIL_API_URL": environ.get("CONNECTOR_GMAIL_API_URL", "https://gmail.googleapis.com/"),
+        "ENCRYPTION_KEY": environ.get("CONNECTOR_ENCRYPTION_KEY") or None,
+        "GOOGLE_OAUTH_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_OAUTH_CLIENT_ID", ""),
+        "GOOGLE_OAUTH_CLIENT_SECRET": environ.get("CONNECTOR_GOOGLE_OAUTH_CLIENT_SECRET", ""),
+        "GOOGLE_AUTH_URL": environ.get(
+            "CONNECTOR_GOOGLE_AUTH_URL", "https://accounts.google.com/o/oauth2/v2/auth"
+        ),
+        "GOOGLE_TOKEN_URL": environ.get(
+            "CONNECTOR_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"
+        ),
         "MS_CLIENT_ID": environ.get("CONNECTOR_MS_CLIENT_ID", ""),
         "MS_API_SCOPE": environ.get("CONNECTOR_MS_API_SCOPE", "access_as_user"),
         "MS_JWKS_URL": environ.get(

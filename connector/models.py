@@ -1,5 +1,6 @@
 """Every model, imported in one place so that Alembic sees the whole schema."""
 
+from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
 from connector.db import Base
 from connector.email_templates.models import EmailTemplate
@@ -19,6 +20,8 @@ from connector.records.models import (
 )
 
 __all__ = [
+    "LinkedAccount",
+    "Provider",
     "Activity",
     "ActivityKind",
     "ActivityLink",

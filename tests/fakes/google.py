@@ -188,3 +188,85 @@ class FakeGmail:
             return jsonify(draft)
 
         return app
+
+
+@dataclass
+class FakeGoogleIdP:
+    """Google's authorization and token endpoints: a consent page, codes, PKCE, ID tokens."""
+
+    google: FakeGoogle
+    client_id: str = "web-client-id.apps.googleusercontent.com"
+    client_secret: str = "web-client-secret"
+    user_email: str = "ann@acme.test"
+    mode: str = "ok"  # "ok", "token_error", "wrong_nonce"
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def app(self) -> Flask:
+        import hashlib
+        import html
+        import secrets
+        from urllib.parse import urlencode
+
+        app = Flask("fake-google-idp")
+
+        @app.get("/o/oauth2/v2/auth")
+        def authorize() -> Any:
+            args = request.args
+            assert args["client_id"] == self.client_id
+            assert args["code_challenge_method"] == "S256"
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {
+                "challenge": args["code_challenge"],
+                "nonce": args.get("nonce"),
+                "redirect_uri": args["redirect_uri"],
+                "scope": args["scope"],
+            }
+            allow = args["redirect_uri"] + "?" + urlencode({"state": args["state"], "code": code})
+            deny = (
+                args["redirect_uri"]
+                + "?"
+                + urlencode({"state": args["state"], "error": "access_denied"})
+            )
+            return (
+                "<!doctype html><title>Sign in - Google Accounts</title>"
+                f"<h1>Connector wants to access your Google Account</h1>"
+                f"<p>{html.escape(self.user_email)}</p>"
+                f'<a id="allow" href="{html.escape(allow)}">Allow</a> '
+                f'<a id="deny" href="{html.escape(deny)}">Cancel</a>'
+            )
+
+        @app.post("/token")
+        def token() -> Any:
+            form = request.form.to_dict()
+            self.token_requests.append(form)
+            if self.mode == "token_error":
+                return jsonify(error="invalid_grant", error_description="Bad Request"), 400
+            grant = self.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            challenge = (
+                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                .rstrip(b"=")
+                .decode()
+            )
+            if grant is None or grant["challenge"] != challenge:
+                return jsonify(error="invalid_grant"), 400
+            auth = request.authorization  # client_secret_basic, or the secret in the form
+            secret = auth.password if auth else form.get("client_secret")
+            client = auth.username if auth else form.get("client_id")
+            if (client, secret) != (self.client_id, self.client_secret):
+                return jsonify(error="invalid_client"), 401
+            nonce = "not-the-nonce" if self.mode == "wrong_nonce" else grant["nonce"]
+            id_token = self.google.token(
+                self.client_id, self.user_email, nonce=nonce, sub="google-sub-1"
+            )
+            return jsonify(
+                access_token="ya29.fake-access",
+                refresh_token="1//fake-refresh-token-secret",
+                id_token=id_token,
+                expires_in=3599,
+                token_type="Bearer",
+                scope=grant["scope"],
+            )
+
+        return app

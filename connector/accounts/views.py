@@ -1,0 +1,207 @@
+"""Sign-in and consent: link a mail account to a connector user (Google, with PKCE).
+
+The authorization-code flow runs through google-auth-oauthlib. Its state lives in
+the shared store, bound to the browser that started it (a random ID in the signed
+session cookie), single use, expiring after ten minutes. The ID token's nonce
+must match. Whatever goes wrong, the user sees a plain page and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from google_auth_oauthlib.flow import Flow
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from requests import RequestException
+
+from connector.accounts import service
+from connector.accounts.crypto import TokenCipher
+from connector.accounts.models import Provider
+from connector.db import get_session
+from connector.gmail.tokens import InvalidToken
+from connector.orgs.service import find_user
+from connector.store import get_store
+
+log = logging.getLogger(__name__)
+bp = Blueprint("accounts", __name__)
+
+STATE_SECONDS = 600
+IDENTITY_SCOPES = [
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+]
+# Mailbox scopes a feature may ask for when it first needs them (incremental consent).
+EXTRA_GOOGLE_SCOPES = {"gmail.send": "https://www.googleapis.com/auth/gmail.send"}
+
+
+def page(
+    title: str,
+    message: str,
+    status: int = 200,
+    links: list[tuple[str, str]] | None = None,
+    error: bool = False,
+) -> ResponseReturnValue:
+    body = render_template(
+        "page.html", title=title, message=message, links=links or [], error=error
+    )
+    return body, status, {"Cache-Control": "no-store"}
+
+
+def refused(message: str, status: int = 400) -> ResponseReturnValue:
+    return page(
+        "Sign-in did not complete",
+        message,
+        status,
+        [("Try again", url_for("accounts.connect"))],
+        error=True,
+    )
+
+
+def _browser_id() -> str:
+    if "browser" not in session:
+        session["browser"] = secrets.token_urlsafe(24)
+    return str(session["browser"])
+
+
+def _google_flow(scopes: list[str], code_verifier: str | None = None) -> Flow:
+    config = current_app.config
+    return Flow.from_client_config(
+        {
+            "web": {
+                "client_id": config["GOOGLE_OAUTH_CLIENT_ID"],
+                "client_secret": config["GOOGLE_OAUTH_CLIENT_SECRET"],
+                "auth_uri": config["GOOGLE_AUTH_URL"],
+                "token_uri": config["GOOGLE_TOKEN_URL"],
+            }
+        },
+        scopes=scopes,
+        redirect_uri=config["PUBLIC_URL"] + "/auth/google/callback",
+        code_verifier=code_verifier,
+        autogenerate_code_verifier=code_verifier is None,
+    )
+
+
+def _take_state(state: str) -> dict[str, Any] | None:
+    """The flow's saved state, removed as it is read: a state works once."""
+    store = get_store(current_app)
+    key = f"oauth-state:{state}"
+    raw = store.get(key)
+    if raw is None:
+        return None
+    store.delete(key)
+    return json.loads(raw)
+
+
+@bp.get("/connect")
+def connect() -> ResponseReturnValue:
+    return page(
+        "Connect your mailbox",
+        "Sign in with the account you use for email, so that the connector knows who you are.",
+        links=[("Sign in with Google", url_for("accounts.google_start"))],
+    )
+
+
+@bp.get("/auth/google/start")
+def google_start() -> ResponseReturnValue:
+    config = current_app.config
+    if not config["GOOGLE_OAUTH_CLIENT_ID"]:
+        return refused("Google sign-in is not configured on this connector.", 503)
+    extra = [
+        EXTRA_GOOGLE_SCOPES[s] for s in request.args.getlist("scope") if s in EXTRA_GOOGLE_SCOPES
+    ]
+    scopes = IDENTITY_SCOPES + extra
+    flow = _google_flow(scopes)
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    url, _ = flow.authorization_url(
+        state=state,
+        nonce=nonce,
+        access_type="offline",
+        include_granted_scopes="true",
+        prompt="consent",
+    )
+    record = {
+        "browser": _browser_id(),
+        "verifier": flow.code_verifier,
+        "nonce": nonce,
+        "scopes": scopes,
+    }
+    get_store(current_app).set(f"oauth-state:{state}", json.dumps(record).encode(), STATE_SECONDS)
+    return redirect(url)
+
+
+@bp.get("/auth/google/callback")
+def google_callback() -> ResponseReturnValue:
+    record = _take_state(request.args.get("state", ""))
+    if record is None:
+        return refused("This sign-in has expired or was already used. Start again.")
+    if record["browser"] != session.get("browser"):
+        return refused("This sign-in was started in another browser. Start again here.")
+    if "error" in request.args:
+        return refused("Google sign-in was cancelled, so nothing was connected.")
+    code = request.args.get("code")
+    if not code:
+        return refused("Google sent no authorization code.")
+    flow = _google_flow(record["scopes"], record["verifier"])
+    try:
+        token = flow.fetch_token(code=code)
+    except (OAuth2Error, RequestException, ValueError, Warning) as exc:
+        log.warning("Google token exchange failed: %s", exc)
+        return refused("Google did not complete the sign-in. Try again in a moment.", 502)
+    verifier = current_app.extensions["connector.google_verifier"]
+    try:
+        claims = verifier.verify(
+            str(token.get("id_token", "")), current_app.config["GOOGLE_OAUTH_CLIENT_ID"]
+        )
+    except InvalidToken as exc:
+        log.warning("Google ID token refused: %s", exc)
+        return refused("Google's answer could not be verified.")
+    if claims.get("nonce") != record["nonce"]:
+        return refused("Google's answer does not belong to this sign-in.")
+    email = str(claims.get("email", "")).lower()
+    if not email or claims.get("email_verified") is False:
+        return refused("Google did not confirm an email address.")
+    db = get_session()
+    user = find_user(db, email)
+    if user is None:
+        return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
+    scope = token.get("scope") or record["scopes"]
+    granted = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
+    service.link_account(
+        db,
+        current_app.extensions["connector.token_cipher"],
+        user,
+        Provider.GOOGLE,
+        str(claims["sub"]),
+        email,
+        granted,
+        token.get("refresh_token"),
+    )
+    db.commit()
+    session["user_id"] = user.id
+    return page("You're connected", f"Signed in as {email}. You can close this window.")
+
+
+def init_app(app: Flask) -> None:
+    # Scopes granted can differ from those asked for (granular consent): oauthlib's
+    # switch for that is an environment variable.
+    os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
+    app.extensions["connector.token_cipher"] = TokenCipher.from_config(
+        app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"]
+    )
+    app.register_blueprint(bp)

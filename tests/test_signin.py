@@ -1,0 +1,143 @@
+"""Sign-in with Google, driven in a real browser against a local fake identity provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connector.accounts.crypto import DecryptionError, TokenCipher, derive_key
+from connector.accounts.models import LinkedAccount
+from connector.db import session_scope
+from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier
+from tests.fakes.google import FakeGoogle, FakeGoogleIdP
+from tests.fakes.servers import serve
+from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)
+
+
+@pytest.fixture
+def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
+    google = FakeGoogle()
+    fake = FakeGoogleIdP(google, user_email=caller.email)
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak http on loopback
+    with serve(google.certs_app()) as certs, serve(fake.app()) as idp_url, serve(app) as base:
+        app.config.update(
+            PUBLIC_URL=base,
+            GOOGLE_OAUTH_CLIENT_ID=fake.client_id,
+            GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
+            GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
+            GOOGLE_TOKEN_URL=idp_url + "/token",
+        )
+        app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
+            CertificateCache(certs + "/oauth2/v1/certs")
+        )
+        yield fake, base
+
+
+@pytest.fixture
+def page(browser):  # noqa: F811
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def linked(app) -> list[LinkedAccount]:
+    with session_scope(app) as session:
+        return list(session.scalars(sa.select(LinkedAccount)))
+
+
+def start(page, base: str) -> None:
+    page.goto(base + "/connect")
+    page.get_by_role("link", name="Sign in with Google").click()
+    page.get_by_role("heading", name="Connector wants to access your Google Account").wait_for()
+
+
+def test_sign_in_links_the_account_with_an_encrypted_refresh_token(app, idp, page) -> None:
+    fake, base = idp
+    start(page, base)
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_role("heading", name="You're connected").wait_for()
+    [account] = linked(app)
+    assert account.email == fake.user_email and account.subject == "google-sub-1"
+    assert "openid" in account.scopes
+    [request] = fake.token_requests
+    assert request["code_verifier"] and request["grant_type"] == "authorization_code"
+    # The raw column is ciphertext: unreadable without the key, readable with it.
+    engine = app.extensions["connector.engine"]
+    with engine.connect() as connection:
+        raw = connection.execute(
+            sa.text("SELECT refresh_token_encrypted FROM linked_accounts")
+        ).scalar_one()
+    raw = bytes(raw)
+    assert b"fake-refresh-token-secret" not in raw
+    with pytest.raises(DecryptionError):
+        TokenCipher(derive_key("another secret")).decrypt(raw)
+    assert app.extensions["connector.token_cipher"].decrypt(raw) == "1//fake-refresh-token-secret"
+
+
+def _callback_url(page) -> str:
+    return page.get_by_role("link", name="Allow").get_attribute("href")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("state mismatch", "expired or was already used"),
+        ("replayed state", "expired or was already used"),
+        ("wrong nonce", "does not belong to this sign-in"),
+        ("denied consent", "cancelled"),
+        ("token endpoint error", "did not complete the sign-in"),
+        ("other browser", "started in another browser"),
+    ],
+)
+def test_refusals_store_nothing(app, idp, page, browser, case: str, expected: str) -> None:  # noqa: F811
+    fake, base = idp
+    if case == "wrong nonce":
+        fake.mode = "wrong_nonce"
+    if case == "token endpoint error":
+        fake.mode = "token_error"
+    start(page, base)
+    url = _callback_url(page)
+    if case == "state mismatch":
+        page.goto(url.replace("state=", "state=forged"))
+    elif case == "replayed state":
+        page.get_by_role("link", name="Allow").click()
+        page.get_by_role("heading", name="You're connected").wait_for()
+        with session_scope(app) as session:
+            session.execute(sa.delete(LinkedAccount))
+        page.goto(url)
+    elif case == "denied consent":
+        page.get_by_role("link", name="Cancel").click()
+    elif case == "other browser":
+        other = browser.new_context()
+        page = other.new_page()
+        page.goto(url)
+    else:
+        page.get_by_role("link", name="Allow").click()
+    page.get_by_role("heading", name="Sign-in did not complete").wait_for()
+    assert expected in page.content()
+    assert linked(app) == []
+
+
+def test_an_address_without_a_user_is_refused(app, idp, page) -> None:
+    fake, base = idp
+    fake.user_email = "stranger@acme.test"
+    start(page, base)
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_role("heading", name="Sign-in did not complete").wait_for()
+    assert "not a user of this connector" in page.content()
+    assert linked(app) == []
+
+
+def test_the_encryption_key_can_be_set(app) -> None:
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    cipher = TokenCipher.from_config(key, "secret")
+    token: Any = cipher.encrypt("x")
+    assert Fernet(key).decrypt(token) == b"x"
+    with pytest.raises(DecryptionError):
+        TokenCipher.from_config(None, "secret").decrypt(token)
