@@ -226,6 +226,12 @@ def test_unknown_user_gets_a_card_that_explains(addon) -> None:
     addon.user_email = "stranger@acme.test"
     card = pushed(addon.trigger("homepage"))
     assert card["header"]["title"] == "No access yet"
+    [button] = card["sections"][0]["widgets"][1]["buttonList"]["buttons"]
+    assert button["onClick"]["openLink"] == {
+        "url": f"{PUBLIC_URL}/connect",
+        "openAs": "OVERLAY",
+        "onClose": "RELOAD",
+    }
 
 
 def test_tampered_state_is_refused(addon) -> None:

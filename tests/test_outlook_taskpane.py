@@ -63,10 +63,23 @@ OFFICE_MOCK = """
   window.__itemChanged = [];
   window.Office = {
     CoercionType: { Html: "html", Text: "text" },
-    EventType: { ItemChanged: "olkItemSelectedChanged" },
+    EventType: { ItemChanged: "olkItemSelectedChanged",
+                 DialogMessageReceived: "dialogMessageReceived" },
     onReady: (callback) => setTimeout(() => callback({ host: "Outlook" }), 0),
     context: {
       requirements: { isSetSupported: () => true },
+      ui: {
+        displayDialogAsync: (url, options, callback) => {
+          window.__dialogUrl = url;
+          const handlers = {};
+          window.__dialog = {
+            addEventHandler: (type, handler) => { handlers[type] = handler; },
+            close: () => { window.__dialogClosed = true; },
+            send: (message) => handlers.dialogMessageReceived({ message }),
+          };
+          callback({ status: "succeeded", value: window.__dialog });
+        },
+      },
       mailbox: {
         item,
         userProfile: { emailAddress: "ann@acme.test" },
@@ -277,3 +290,15 @@ def test_reply_on_an_older_client_uses_display_reply_form(pane, caller) -> None:
     wait_for_replies(page)
     html = page.evaluate("window.__replies[0].htmlBody")
     assert html.startswith("<p>xxx") and len(html) <= 32_000
+
+
+def test_sign_in_through_the_dialog(pane, caller) -> None:
+    create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+    key = caller.key
+    caller.key = "ck_wrong"
+    page = pane(item())
+    page.get_by_role("button", name="Sign in").click()
+    assert page.evaluate("() => window.__dialogUrl").endswith("/connect?client=outlook")
+    page.evaluate("(key) => window.__dialog.send(JSON.stringify({ apiKey: key }))", key)
+    page.get_by_role("heading", name="Hank Scorpio").wait_for()
+    assert page.evaluate("() => window.__dialogClosed") is True

@@ -141,3 +141,53 @@ def test_the_encryption_key_can_be_set(app) -> None:
     assert Fernet(key).decrypt(token) == b"x"
     with pytest.raises(DecryptionError):
         TokenCipher.from_config(None, "secret").decrypt(token)
+
+
+def test_account_page_revokes_keys_at_once_and_disconnects(app, idp, page, caller) -> None:
+    fake, base = idp
+    start(page, base)
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_role("link", name="Your account").click()
+    page.get_by_role("heading", name="Connected mail accounts").wait_for()
+    assert fake.user_email in page.content()
+    assert caller.get("/api/v1/me").status_code == 200
+    page.get_by_role("button", name="Revoke").click()
+    page.get_by_text("Key revoked.").wait_for()
+    assert caller.get("/api/v1/me").status_code == 401
+    page.get_by_role("button", name="Disconnect").click()
+    page.get_by_text("Account disconnected.").wait_for()
+    assert linked(app) == []
+
+
+def test_account_page_needs_a_session_and_csrf(app, idp, client, caller) -> None:
+    assert client.get("/account").status_code == 302
+    assert client.post("/account/keys/1/revoke").status_code == 403
+    assert caller.get("/api/v1/me").status_code == 200
+
+
+def test_outlook_dialog_hands_the_pane_a_new_key(app, idp, page, caller) -> None:
+    fake, base = idp
+    page.add_init_script("""
+      window.__messages = [];
+      window.Office = { onReady: (cb) => setTimeout(cb, 0),
+        context: { ui: { messageParent: (m) => window.__messages.push(m) } } };
+    """)
+    page.route(
+        "https://appsforoffice.microsoft.com/**",
+        lambda route: route.fulfill(
+            status=200, content_type="application/javascript", body="/* mocked */"
+        ),
+    )
+    page.goto(base + "/connect?client=outlook")
+    page.get_by_role("link", name="Sign in with Google").click()
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_text("Returning to Outlook").wait_for()
+    for _ in range(100):
+        if page.evaluate("() => window.__messages.length"):
+            break
+        page.wait_for_timeout(50)
+    import json
+
+    key = json.loads(page.evaluate("() => window.__messages[0]"))["apiKey"]
+    me = caller.client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200 and me.json["email"] == caller.email

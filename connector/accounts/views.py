@@ -28,13 +28,16 @@ from flask.typing import ResponseReturnValue
 from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
+from sqlalchemy import select
 
 from connector.accounts import service
 from connector.accounts.crypto import TokenCipher
-from connector.accounts.models import Provider
+from connector.accounts.models import LinkedAccount, Provider
 from connector.db import get_session
 from connector.gmail.tokens import InvalidToken
-from connector.orgs.service import find_user
+from connector.orgs.models import ApiKey, User
+from connector.orgs.service import find_user, issue_key
+from connector.orgs.service import revoke_key as revoke
 from connector.store import get_store
 
 log = logging.getLogger(__name__)
@@ -108,12 +111,20 @@ def _take_state(state: str) -> dict[str, Any] | None:
     return json.loads(raw)
 
 
+CLIENTS = ("web", "outlook")
+
+
+def _client() -> str:
+    client = request.args.get("client", "web")
+    return client if client in CLIENTS else "web"
+
+
 @bp.get("/connect")
 def connect() -> ResponseReturnValue:
     return page(
         "Connect your mailbox",
         "Sign in with the account you use for email, so that the connector knows who you are.",
-        links=[("Sign in with Google", url_for("accounts.google_start"))],
+        links=[("Sign in with Google", url_for("accounts.google_start", client=_client()))],
     )
 
 
@@ -140,6 +151,7 @@ def google_start() -> ResponseReturnValue:
         "verifier": flow.code_verifier,
         "nonce": nonce,
         "scopes": scopes,
+        "client": _client(),
     }
     get_store(current_app).set(f"oauth-state:{state}", json.dumps(record).encode(), STATE_SECONDS)
     return redirect(url)
@@ -192,9 +204,89 @@ def google_callback() -> ResponseReturnValue:
         granted,
         token.get("refresh_token"),
     )
-    db.commit()
     session["user_id"] = user.id
-    return page("You're connected", f"Signed in as {email}. You can close this window.")
+    if record.get("client") == "outlook":
+        # The Outlook dialog hands the pane a key of its own (messageParent).
+        api_key = issue_key(db, user, "Outlook add-in")
+        db.commit()
+        return (
+            render_template("dialog_done.html", api_key=api_key, email=email),
+            200,
+            {"Cache-Control": "no-store"},
+        )
+    db.commit()
+    return page(
+        "You're connected",
+        f"Signed in as {email}. You can close this window.",
+        links=[("Your account", url_for("accounts.account"))],
+    )
+
+
+def _signed_in_user() -> User | None:
+    user_id = session.get("user_id")
+    return get_session().get(User, user_id) if user_id else None
+
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return str(session["csrf"])
+
+
+def _check_csrf() -> bool:
+    sent = request.form.get("csrf", "")
+    return bool(sent) and secrets.compare_digest(sent, str(session.get("csrf", "")))
+
+
+@bp.get("/account")
+def account() -> ResponseReturnValue:
+    user = _signed_in_user()
+    if user is None:
+        return redirect(url_for("accounts.connect"))
+    db = get_session()
+    keys = db.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)).all()
+    return (
+        render_template(
+            "account.html",
+            user=user,
+            accounts=service.accounts_of(db, user),
+            keys=keys,
+            csrf=_csrf_token(),
+            notice=request.args.get("notice", ""),
+        ),
+        200,
+        {"Cache-Control": "no-store"},
+    )
+
+
+@bp.post("/account/keys/<int:key_id>/revoke")
+def revoke_key(key_id: int) -> ResponseReturnValue:
+    user = _signed_in_user()
+    if user is None or not _check_csrf():
+        return refused("Your session has expired. Sign in again.", 403)
+    db = get_session()
+    key = db.get(ApiKey, key_id)
+    if key is None or key.user_id != user.id:
+        return refused("There is no such key.", 404)
+    # Keys are checked against the database on every request: revoked here, refused
+    # at once by every worker.
+    revoke(db, key)
+    db.commit()
+    return redirect(url_for("accounts.account", notice="Key revoked."))
+
+
+@bp.post("/account/linked/<int:account_id>/disconnect")
+def disconnect(account_id: int) -> ResponseReturnValue:
+    user = _signed_in_user()
+    if user is None or not _check_csrf():
+        return refused("Your session has expired. Sign in again.", 403)
+    db = get_session()
+    linked = db.get(LinkedAccount, account_id)
+    if linked is None or linked.user_id != user.id:
+        return refused("There is no such account.", 404)
+    db.delete(linked)
+    db.commit()
+    return redirect(url_for("accounts.account", notice="Account disconnected."))
 
 
 def init_app(app: Flask) -> None:

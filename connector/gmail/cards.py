@@ -164,11 +164,21 @@ def notice_card(title: str, message: str) -> Card:
     return card(title, [section([text(message)])])
 
 
-def no_access_card(email: str) -> Card:
-    return notice_card(
+def no_access_card(email: str, sign_in_url: str) -> Card:
+    sign_in = {"openLink": {"url": sign_in_url, "openAs": "OVERLAY", "onClose": "RELOAD"}}
+    return card(
         "No access yet",
-        f"<b>{escape(email)}</b> is not a user of the connector. Ask your connector "
-        "admin to add you (<i>connector users create</i>), then reopen this message.",
+        [
+            section(
+                [
+                    text(
+                        f"<b>{escape(email)}</b> is not a user of the connector yet. Ask your "
+                        "connector admin to add you, then sign in."
+                    ),
+                    buttons(button("Sign in", sign_in)),
+                ]
+            )
+        ],
     )
 
 

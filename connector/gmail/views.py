@@ -148,7 +148,9 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
         return jsonify(code=401, status="Unauthorized", message="Unauthorized."), 401
     is_trigger = kind != "action"
     if not isinstance(user_or_address, User):
-        access = cards.no_access_card(user_or_address)
+        access = cards.no_access_card(
+            user_or_address, current_app.config["PUBLIC_URL"] + "/connect"
+        )
         return jsonify(cards.push(access) if is_trigger else cards.render(push_card=access))
     user = user_or_address
     if kind == "action" and name not in addon.ACTIONS:

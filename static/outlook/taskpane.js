@@ -101,9 +101,35 @@
     } },
       h("label", { for: "api-key", text: "Your connector API key" }), input,
       h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Connect" })));
+    const canDialog = !!(window.Office && Office.context && Office.context.ui &&
+      typeof Office.context.ui.displayDialogAsync === "function");
+    const signIn = canDialog
+      ? h("div", { class: "actions" }, h("button", { class: "primary", type: "button", text: "Sign in", onclick: signInDialog }))
+      : null;
     show(h("h1", { text: "Connect to your records" }),
-      h("p", { class: "muted", text: message || "Paste the API key your connector admin gave you." }), form);
-    input.focus();
+      h("p", { class: "muted", text: message || "Sign in with your mail account, or paste an API key from your connector admin." }),
+      signIn, form);
+    (signIn ? signIn.querySelector("button") : input).focus();
+  }
+
+  /* Sign-in in Office's dialog; its last page hands over a new API key (messageParent). */
+  function signInDialog() {
+    const url = window.location.origin + "/connect?client=outlook";
+    Office.context.ui.displayDialogAsync(url, { height: 60, width: 30 }, function (result) {
+      if (result.status !== "succeeded" && result.status !== 0) {
+        return toast("The sign-in window could not open. Allow pop-ups and try again.", true);
+      }
+      const dialog = result.value;
+      dialog.addEventHandler(Office.EventType.DialogMessageReceived, function (arg) {
+        dialog.close();
+        let message = {};
+        try { message = JSON.parse(arg.message); } catch (e) { /* not ours */ }
+        if (!message.apiKey) return toast("Sign-in did not complete.", true);
+        try { window.localStorage.setItem(KEY_STORAGE, message.apiKey); } catch (e) { /* private mode */ }
+        state.token = null;
+        load();
+      });
+    });
   }
 
   function itemLine(title, sub) {
