@@ -81,6 +81,10 @@ def load_config(
         "GOOGLE_TOKEN_URL": environ.get(
             "CONNECTOR_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"
         ),
+        "MS_CLIENT_SECRET": environ.get("CONNECTOR_MS_CLIENT_SECRET", ""),
+        "MS_AUTHORITY": environ.get(
+            "CONNECTOR_MS_AUTHORITY", "https://login.microsoftonline.com/organizations"
+        ),
         "MS_CLIENT_ID": environ.get("CONNECTOR_MS_CLIENT_ID", ""),
         "MS_API_SCOPE": environ.get("CONNECTOR_MS_API_SCOPE", "access_as_user"),
         "MS_JWKS_URL": environ.get(

@@ -191,3 +191,97 @@ def test_outlook_dialog_hands_the_pane_a_new_key(app, idp, page, caller) -> None
     key = json.loads(page.evaluate("() => window.__messages[0]"))["apiKey"]
     me = caller.client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
     assert me.status_code == 200 and me.json["email"] == caller.email
+
+
+# Microsoft --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ms_idp(app, caller, runner, monkeypatch, tmp_path):
+    from tests.fakes.microsoft import CLIENT_ID, TENANT, FakeEntra, FakeMicrosoftIdP
+    from tests.fakes.servers import self_signed_tls
+
+    cert, key = self_signed_tls(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)  # msal trusts the fake's certificate
+    fake = FakeMicrosoftIdP(FakeEntra(), user_email=caller.email)
+    runner.invoke(args=["orgs", "bind-entra", "--org", "Acme", "--tenant", TENANT])
+    with serve(fake.app(), ssl_context=(cert, key)) as idp_url, serve(app) as base:
+        app.config.update(
+            PUBLIC_URL=base,
+            MS_CLIENT_ID=CLIENT_ID,
+            MS_CLIENT_SECRET=fake.client_secret,
+            MS_AUTHORITY=f"{idp_url}/{TENANT}",
+        )
+        yield fake, base
+
+
+@pytest.fixture
+def tls_page(browser):  # noqa: F811
+    context = browser.new_context(ignore_https_errors=True)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def ms_start(page, base: str) -> str:
+    page.goto(base + "/connect")
+    page.get_by_role("link", name="Sign in with Microsoft").click()
+    page.get_by_role("heading", name="Permissions requested by Connector").wait_for()
+    return page.get_by_role("link", name="Accept").get_attribute("href")
+
+
+def test_microsoft_sign_in_links_the_account(app, ms_idp, tls_page) -> None:
+    fake, base = ms_idp
+    ms_start(tls_page, base)
+    tls_page.get_by_role("link", name="Accept").click()
+    tls_page.get_by_role("heading", name="You're connected").wait_for()
+    [account] = linked(app)
+    assert account.provider == "microsoft" and account.email == fake.user_email
+    raw = bytes(account.refresh_token_encrypted)
+    assert b"fake-ms-refresh-secret" not in raw
+    cipher = app.extensions["connector.token_cipher"]
+    assert cipher.decrypt(raw) == "0.fake-ms-refresh-secret"
+    # msal's token cache is in shared state, encrypted too.
+    from connector.store import get_store
+
+    saved = get_store(app).get(f"msal-cache:{account.user_id}")
+    assert saved and b"fake-ms-refresh-secret" not in saved
+    assert "fake-ms-refresh-secret" in cipher.decrypt(saved)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("state mismatch", "expired or was already used"),
+        ("replayed state", "expired or was already used"),
+        ("wrong nonce", "does not belong to this sign-in"),
+        ("denied consent", "cancelled"),
+        ("token endpoint error", "did not complete the sign-in"),
+        ("unbound tenant", "not a user of this connector"),
+    ],
+)
+def test_microsoft_refusals_store_nothing(app, ms_idp, tls_page, case, expected) -> None:
+    fake, base = ms_idp
+    fake.mode = {"wrong nonce": "wrong_nonce", "token endpoint error": "token_error"}.get(
+        case, "ok"
+    )
+    if case == "unbound tenant":
+        from tests.fakes.microsoft import OTHER_TENANT
+
+        fake.tenant = OTHER_TENANT
+    url = ms_start(tls_page, base)
+    if case == "state mismatch":
+        tls_page.goto(url.replace("state=", "state=forged"))
+    elif case == "replayed state":
+        tls_page.get_by_role("link", name="Accept").click()
+        tls_page.get_by_role("heading", name="You're connected").wait_for()
+        with session_scope(app) as session:
+            session.execute(sa.delete(LinkedAccount))
+        tls_page.goto(url)
+    elif case == "denied consent":
+        tls_page.get_by_role("link", name="Cancel").click()
+    else:
+        tls_page.get_by_role("link", name="Accept").click()
+    tls_page.get_by_role("heading", name="Sign-in did not complete").wait_for()
+    assert expected in tls_page.content()
+    assert linked(app) == []

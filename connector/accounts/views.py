@@ -14,6 +14,7 @@ import os
 import secrets
 from typing import Any
 
+import msal
 from flask import (
     Blueprint,
     Flask,
@@ -124,7 +125,10 @@ def connect() -> ResponseReturnValue:
     return page(
         "Connect your mailbox",
         "Sign in with the account you use for email, so that the connector knows who you are.",
-        links=[("Sign in with Google", url_for("accounts.google_start", client=_client()))],
+        links=[
+            ("Sign in with Google", url_for("accounts.google_start", client=_client())),
+            ("Sign in with Microsoft", url_for("accounts.microsoft_start", client=_client())),
+        ],
     )
 
 
@@ -204,8 +208,103 @@ def google_callback() -> ResponseReturnValue:
         granted,
         token.get("refresh_token"),
     )
+    return _signed_in(db, user, email, record.get("client"))
+
+
+def _msal_app(user_id: int | None = None) -> msal.ConfidentialClientApplication:
+    """msal's client; with a user, its token cache comes from (and goes back to) shared state."""
+    config = current_app.config
+    cache = msal.SerializableTokenCache()
+    if user_id is not None:
+        saved = get_store(current_app).get(f"msal-cache:{user_id}")
+        if saved is not None:
+            cipher: TokenCipher = current_app.extensions["connector.token_cipher"]
+            cache.deserialize(cipher.decrypt(saved))
+    return msal.ConfidentialClientApplication(
+        config["MS_CLIENT_ID"],
+        client_credential=config["MS_CLIENT_SECRET"],
+        authority=config["MS_AUTHORITY"],
+        token_cache=cache,
+        # The authority is configurable (tests run a local one); nothing to discover.
+        validate_authority=False,
+        instance_discovery=False,
+    )
+
+
+def _save_msal_cache(app: msal.ConfidentialClientApplication, user_id: int) -> None:
+    cache = app.token_cache
+    if isinstance(cache, msal.SerializableTokenCache) and cache.has_state_changed:
+        # The cache holds refresh tokens: encrypted in Redis like in the database.
+        cipher: TokenCipher = current_app.extensions["connector.token_cipher"]
+        get_store(current_app).set(f"msal-cache:{user_id}", cipher.encrypt(cache.serialize()))
+
+
+MS_SCOPES = ["User.Read"]
+
+
+@bp.get("/auth/microsoft/start")
+def microsoft_start() -> ResponseReturnValue:
+    config = current_app.config
+    if not config["MS_CLIENT_ID"] or not config["MS_CLIENT_SECRET"]:
+        return refused("Microsoft sign-in is not configured on this connector.", 503)
+    try:
+        flow = _msal_app().initiate_auth_code_flow(
+            MS_SCOPES, redirect_uri=config["PUBLIC_URL"] + "/auth/microsoft/callback"
+        )
+    except (ValueError, RequestException) as exc:
+        log.warning("Microsoft sign-in could not start: %s", exc)
+        return refused("Microsoft sign-in is unavailable right now.", 502)
+    record = {"browser": _browser_id(), "flow": flow, "client": _client()}
+    store = get_store(current_app)
+    store.set(f"oauth-state:{flow['state']}", json.dumps(record).encode(), STATE_SECONDS)
+    return redirect(flow["auth_uri"])
+
+
+@bp.get("/auth/microsoft/callback")
+def microsoft_callback() -> ResponseReturnValue:
+    record = _take_state(request.args.get("state", ""))
+    if record is None or "flow" not in record:
+        return refused("This sign-in has expired or was already used. Start again.")
+    if record["browser"] != session.get("browser"):
+        return refused("This sign-in was started in another browser. Start again here.")
+    if "error" in request.args:
+        return refused("Microsoft sign-in was cancelled, so nothing was connected.")
+    app = _msal_app()
+    try:
+        result = app.acquire_token_by_auth_code_flow(record["flow"], request.args.to_dict())
+    except (ValueError, RequestException, RuntimeError) as exc:
+        # msal raises on a state or nonce that does not match the flow it started.
+        log.warning("Microsoft sign-in refused: %s", exc)
+        return refused("Microsoft's answer does not belong to this sign-in.")
+    if "error" in result:
+        log.warning("Microsoft token exchange failed: %s", result.get("error"))
+        return refused("Microsoft did not complete the sign-in. Try again in a moment.", 502)
+    # msal has checked the ID token's nonce against the flow it started (raising if not).
+    claims = result.get("id_token_claims") or {}
+    email = str(claims.get("preferred_username") or claims.get("email") or "").lower()
+    db = get_session()
+    user = find_user(db, email) if email else None
+    # As for API tokens: a tenant speaks only for the organization bound to it.
+    if user is None or user.organization.entra_tenant_id != claims.get("tid"):
+        return refused(f"{email or 'This account'} is not a user of this connector here.", 403)
+    scopes = str(result.get("scope", "")).split()
+    service.link_account(
+        db,
+        current_app.extensions["connector.token_cipher"],
+        user,
+        Provider.MICROSOFT,
+        str(claims.get("oid")),
+        email,
+        scopes,
+        result.get("refresh_token"),
+    )
+    _save_msal_cache(app, user.id)
+    return _signed_in(db, user, email, record.get("client"))
+
+
+def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseReturnValue:
     session["user_id"] = user.id
-    if record.get("client") == "outlook":
+    if client == "outlook":
         # The Outlook dialog hands the pane a key of its own (messageParent).
         api_key = issue_key(db, user, "Outlook add-in")
         db.commit()

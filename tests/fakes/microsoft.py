@@ -88,3 +88,82 @@ def hs256_token(claims: dict[str, Any], secret: bytes, key_id: str) -> str:
     payload = part(json.dumps(claims).encode())
     signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{part(signature)}"
+
+
+@dataclass
+class FakeMicrosoftIdP:
+    """Entra ID's OpenID configuration, authorize and token endpoints (served over TLS)."""
+
+    entra: FakeEntra
+    client_secret: str = "ms-client-secret"
+    user_email: str = "ann@acme.test"
+    tenant: str = TENANT
+    mode: str = "ok"  # "ok", "token_error", "wrong_nonce"
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def app(self) -> Flask:
+        import base64
+        import hashlib
+        import html
+        import json
+        import secrets
+        from urllib.parse import urlencode
+
+        from flask import request
+
+        app = Flask("fake-microsoft-idp")
+
+        @app.get("/<tenant>/v2.0/.well-known/openid-configuration")
+        def openid_configuration(tenant: str) -> Any:
+            base = request.host_url.rstrip("/")
+            return jsonify(
+                authorization_endpoint=f"{base}/{tenant}/oauth2/v2.0/authorize",
+                token_endpoint=f"{base}/{tenant}/oauth2/v2.0/token",
+                issuer=f"https://login.microsoftonline.com/{self.tenant}/v2.0",
+            )
+
+        @app.get("/<tenant>/oauth2/v2.0/authorize")
+        def authorize(tenant: str) -> Any:
+            args = request.args
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {"challenge": args.get("code_challenge"), "nonce": args.get("nonce")}
+            target = args["redirect_uri"] + "?"
+            allow = target + urlencode({"state": args["state"], "code": code})
+            deny = target + urlencode({"state": args["state"], "error": "access_denied"})
+            return (
+                "<!doctype html><title>Sign in to your account</title>"
+                "<h1>Permissions requested by Connector</h1>"
+                f'<a href="{html.escape(allow)}">Accept</a> '
+                f'<a href="{html.escape(deny)}">Cancel</a>'
+            )
+
+        @app.post("/<tenant>/oauth2/v2.0/token")
+        def token(tenant: str) -> Any:
+            form = request.form
+            if self.mode == "token_error":
+                return jsonify(error="invalid_grant", error_description="AADSTS70000"), 400
+            grant = self.codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            if grant is None or grant["challenge"] != challenge.rstrip(b"=").decode():
+                return jsonify(error="invalid_grant"), 400
+            if form.get("client_secret") != self.client_secret:
+                return jsonify(error="invalid_client"), 401
+            nonce = "not-the-nonce" if self.mode == "wrong_nonce" else grant["nonce"]
+            claims = self.entra.claims(self.user_email, self.tenant, nonce=nonce, sub="ms-sub")
+            id_token = jwt.encode(
+                claims, self.entra.key, algorithm="RS256", headers={"kid": self.entra.key_id}
+            )
+            info = {"uid": claims["oid"], "utid": self.tenant}
+            client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
+            return jsonify(
+                token_type="Bearer",
+                scope="User.Read openid profile offline_access",
+                expires_in=3600,
+                access_token="eyJ.fake-graph-access",
+                refresh_token="0.fake-ms-refresh-secret",
+                id_token=id_token,
+                client_info=client_info,
+            )
+
+        return app
