@@ -148,6 +148,9 @@ def find_action(card: dict[str, Any], label: str) -> dict[str, Any]:
             decorated = widget.get("decoratedText", {})
             if decorated.get("text") == label and "action" in decorated.get("onClick", {}):
                 return decorated["onClick"]["action"]
+            end = decorated.get("button", {})
+            if f"{decorated.get('text')}/{end.get('text')}" == label:
+                return end["onClick"]["action"]
     raise AssertionError(f"no {label!r} in {card}")
 
 
@@ -550,3 +553,86 @@ def test_database_failure_is_a_plain_message(addon, monkeypatch) -> None:
     card = pushed(addon.trigger("message", "m1"))
     assert "records are unavailable" in str(card)
     assert "connection refused" not in str(card)
+
+
+@pytest.fixture
+def consented(app, addon):
+    """The user signed in with Google and allowed sending: a stored, encrypted refresh token."""
+    from connector.accounts import service as accounts
+    from connector.accounts.models import Provider
+    from connector.db import session_scope
+    from connector.orgs.models import User
+    from tests.fakes.google import FakeGoogleIdP
+
+    idp = FakeGoogleIdP(addon.google)
+    with serve(idp.app()) as idp_url:
+        app.config.update(
+            GOOGLE_OAUTH_CLIENT_ID=idp.client_id,
+            GOOGLE_OAUTH_CLIENT_SECRET=idp.client_secret,
+            GOOGLE_TOKEN_URL=idp_url + "/token",
+        )
+
+        def link(scopes: list[str]) -> None:
+            with session_scope(app) as session:
+                user = session.get(User, addon.caller.user_id)
+                accounts.link_account(
+                    session,
+                    app.extensions["connector.token_cipher"],
+                    user,
+                    Provider.GOOGLE,
+                    "sub-1",
+                    user.email,
+                    scopes,
+                    "1//stored-refresh",
+                )
+
+        yield idp, link
+
+
+def _template_picker(addon) -> dict:
+    create_contact(addon.caller)
+    addon.caller.post(
+        "/api/v1/templates",
+        json={
+            "name": "Thanks",
+            "subject": "Thanks",
+            "body_html": "<p>Dear {{ contact.first_name }}</p>",
+        },
+    )
+    addon.gmail.add("m1", mime())
+    card = pushed(addon.trigger("message", "m1"))
+    return pushed(addon.call(find_action(card, "Reply with template")))
+
+
+def test_send_now_refreshes_the_token_sends_in_thread_and_logs(addon, consented) -> None:
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    picker = _template_picker(addon)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    assert body["renderActions"]["action"]["notification"]["text"] == "Reply sent and logged."
+    [sent] = addon.gmail.sent
+    assert sent["threadId"] == "thread-1"
+    assert sent["authorization"] == "Bearer ya29.refreshed"
+    reply = email.message_from_bytes(sent["raw"], policy=policy.default)
+    assert reply["In-Reply-To"] == "<m1@globex.test>" and reply["References"] == "<m1@globex.test>"
+    assert reply["Subject"] == "Re: Quote for 50 seats"
+    [refresh] = [r for r in idp.token_requests if r.get("grant_type") == "refresh_token"]
+    assert refresh["refresh_token"] == "1//stored-refresh"
+    [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
+    assert result["activities"][0]["message_id"] == reply["Message-ID"]
+
+
+@pytest.mark.parametrize("situation", ["never signed in", "no send scope", "revoked"])
+def test_send_without_consent_offers_to_sign_in(addon, consented, situation) -> None:
+    idp, link = consented
+    if situation == "no send scope":
+        link(["openid"])
+    if situation == "revoked":
+        link(["https://www.googleapis.com/auth/gmail.send"])
+        idp.mode = "revoked"
+    picker = _template_picker(addon)
+    card = pushed(addon.call(find_action(picker, "Thanks/Send")))
+    assert card["header"]["title"] == "Allow sending"
+    [button] = card["sections"][0]["widgets"][1]["buttonList"]["buttons"]
+    assert button["onClick"]["openLink"]["url"] == f"{PUBLIC_URL}/connect?scope=gmail.send"
+    assert addon.gmail.sent == []

@@ -285,3 +285,13 @@ def test_microsoft_refusals_store_nothing(app, ms_idp, tls_page, case, expected)
     tls_page.get_by_role("heading", name="Sign-in did not complete").wait_for()
     assert expected in tls_page.content()
     assert linked(app) == []
+
+
+def test_sending_consent_is_asked_for_incrementally(app, idp, page) -> None:
+    fake, base = idp
+    page.goto(base + "/connect?scope=gmail.send")
+    page.get_by_role("link", name="Sign in with Google").click()
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_role("heading", name="You're connected").wait_for()
+    [account] = linked(app)
+    assert "https://www.googleapis.com/auth/gmail.send" in account.scopes

@@ -126,7 +126,13 @@ def connect() -> ResponseReturnValue:
         "Connect your mailbox",
         "Sign in with the account you use for email, so that the connector knows who you are.",
         links=[
-            ("Sign in with Google", url_for("accounts.google_start", client=_client())),
+            (
+                "Sign in with Google",
+                # A feature that needs a mailbox scope (sending) asks for it here.
+                url_for(
+                    "accounts.google_start", client=_client(), scope=request.args.getlist("scope")
+                ),
+            ),
             ("Sign in with Microsoft", url_for("accounts.microsoft_start", client=_client())),
         ],
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from connector.accounts.sending import ConsentRequired
 from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
@@ -49,6 +50,9 @@ class AddonRequest:
     message: OpenMessage | None
     gmail_client: Callable[[OpenMessage], GmailClient]
     record_url: Callable[[str, int], str]
+    # Sends raw MIME in a thread as the user, with their stored consent (ConsentRequired).
+    send_as_user: Callable[[str, bytes], dict[str, Any]] | None = None
+    consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
 
     def form(self, name: str) -> str:
@@ -409,6 +413,8 @@ def build_reply(original: dict[str, str], from_address: str, rendered: dict[str,
     if message_id:
         reply["In-Reply-To"] = message_id
         reply["References"] = " ".join(p for p in (original.get("References"), message_id) if p)
+    # Our own Message-ID, so that the sent reply is logged under the ID it travels with.
+    reply["Message-ID"] = email.utils.make_msgid(domain="connector.invalid")
     reply.set_content(rendered["body_text"])
     reply.add_alternative(rendered["body_html"], subtype="html")
     return reply.as_bytes()
@@ -423,6 +429,27 @@ def reply_with_template(request: AddonRequest) -> Response:
     raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
     draft = client.create_draft(metadata.thread_id or request.message.thread_id, raw)
     return cards.open_draft(draft)
+
+
+def send_with_template(request: AddonRequest) -> Response:
+    """Send the rendered reply now, from the user's Gmail, and log it on the contact."""
+    if request.message is None or request.send_as_user is None:
+        raise InvalidInput("Open an email to reply to.")
+    metadata = request.client().metadata(request.message.message_id)
+    address = str(request.state.get("email", ""))
+    rendered = _render_for(request, address)
+    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    try:
+        request.send_as_user(metadata.thread_id or request.message.thread_id, raw)
+    except ConsentRequired:
+        return cards.render(push_card=cards.consent_card(request.consent_url))
+    contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
+    if contact is not None:
+        activities.log_email(
+            request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
+        )
+        request.ctx.session.commit()
+    return cards.render(notification="Reply sent" + (" and logged." if contact else "."), pop=True)
 
 
 def insert_template(request: AddonRequest) -> Response:
@@ -470,6 +497,7 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         template_picker,
         reply_with_template,
         insert_template,
+        send_with_template,
         universal_search,
         universal_settings,
     )

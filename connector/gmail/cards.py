@@ -37,8 +37,11 @@ def decorated(
     bottom: str = "",
     icon: str | None = None,
     on_click: dict[str, Any] | None = None,
+    end_button: dict[str, Any] | None = None,
 ) -> Widget:
     body: dict[str, Any] = {"text": value or "—", "wrapText": True}
+    if end_button:
+        body["button"] = end_button
     if top:
         body["topLabel"] = top
     if bottom:
@@ -64,6 +67,11 @@ def action(act: Act, name: str, **state: Any) -> dict[str, Any]:
 
 def open_link(url: str) -> dict[str, Any]:
     return {"openLink": {"url": url}}
+
+
+def overlay_link(url: str) -> dict[str, Any]:
+    """A page over the sidebar (sign-in); the card reloads when it closes."""
+    return {"openLink": {"url": url, "openAs": "OVERLAY", "onClose": "RELOAD"}}
 
 
 def text_input(name: str, label: str, value: str = "", *, multiline: bool = False) -> Widget:
@@ -165,7 +173,7 @@ def notice_card(title: str, message: str) -> Card:
 
 
 def no_access_card(email: str, sign_in_url: str) -> Card:
-    sign_in = {"openLink": {"url": sign_in_url, "openAs": "OVERLAY", "onClose": "RELOAD"}}
+    sign_in = overlay_link(sign_in_url)
     return card(
         "No access yet",
         [
@@ -507,9 +515,14 @@ def template_picker_card(
     widgets = [
         decorated(
             escape(t["name"]),
-            bottom=escape(t["subject"]),
+            bottom=escape(t["subject"]) + ("" if compose else " · click for a draft"),
             icon="DESCRIPTION",
             on_click=action(act, action_name, template_id=t["id"], email=email),
+            end_button=None
+            if compose
+            else button(
+                "Send", action(act, "send_with_template", template_id=t["id"], email=email)
+            ),
         )
         for t in templates[: MAX_WIDGETS - 1]
     ] or [text("No templates yet: an admin can add them.")]
@@ -517,6 +530,25 @@ def template_picker_card(
         "Reply with a template" if not compose else "Insert a template",
         [section(widgets)],
         name=name,
+    )
+
+
+def consent_card(sign_in_url: str) -> Card:
+    sign_in = overlay_link(sign_in_url)
+    return card(
+        "Allow sending",
+        [
+            section(
+                [
+                    text(
+                        "To send replies for you, the connector needs your permission to send "
+                        "mail. Sign in, allow sending, then try again."
+                    ),
+                    buttons(button("Sign in", sign_in)),
+                ]
+            )
+        ],
+        name="consent",
     )
 
 

@@ -54,6 +54,11 @@ def _resources(api_url: str) -> tuple[Any, Any]:
     return users.messages(), users.drafts()
 
 
+def messages_resource(api_url: str) -> Any:
+    """users.messages, for calls made with other credentials (the user's stored consent)."""
+    return _resources(api_url)[0]
+
+
 @dataclass(frozen=True)
 class MessageMetadata:
     message_id: str

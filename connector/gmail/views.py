@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.accounts import sending
 from connector.context import Ctx
 from connector.db import get_session
 from connector.errors import ServiceError
@@ -125,7 +126,25 @@ def _request(event: dict[str, Any], user: User, state: dict[str, Any]) -> addon.
         message=addon.open_message(event, state),
         gmail_client=_gmail_client,
         record_url=_record_url(user),
+        send_as_user=_sender(user),
+        consent_url=current_app.config["PUBLIC_URL"] + "/connect?scope=gmail.send",
     )
+
+
+def _sender(user: User) -> Callable[[str, bytes], dict[str, Any]]:
+    config = current_app.config
+
+    def send(thread_id: str, raw: bytes) -> dict[str, Any]:
+        client = sending.GoogleClient(
+            config["GOOGLE_OAUTH_CLIENT_ID"],
+            config["GOOGLE_OAUTH_CLIENT_SECRET"],
+            config["GOOGLE_TOKEN_URL"],
+        )
+        cipher = current_app.extensions["connector.token_cipher"]
+        credentials = sending.google_credentials(get_session(), cipher, client, user)
+        return sending.send_gmail(config["GMAIL_API_URL"], credentials, thread_id, raw)
+
+    return send
 
 
 def _problem(error: Exception) -> str:

@@ -124,6 +124,7 @@ class FakeGmail:
     messages: dict[str, bytes] = field(default_factory=dict)
     threads: dict[str, str] = field(default_factory=dict)
     drafts: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -170,6 +171,20 @@ class FakeGmail:
                     ],
                 }
             return jsonify(body)
+
+        @app.post("/gmail/v1/users/<user>/messages/send")
+        def send_message(user: str) -> Any:
+            record()
+            payload = request.get_json()
+            raw = base64.urlsafe_b64decode(payload["raw"])
+            self.sent.append(
+                {
+                    "raw": raw,
+                    "threadId": payload.get("threadId"),
+                    "authorization": request.headers.get("Authorization"),
+                }
+            )
+            return jsonify(id=f"sent-{len(self.sent)}", threadId=payload.get("threadId"))
 
         @app.post("/gmail/v1/users/<user>/drafts")
         def create_draft(user: str) -> Any:
@@ -240,6 +255,15 @@ class FakeGoogleIdP:
         def token() -> Any:
             form = request.form.to_dict()
             self.token_requests.append(form)
+            if form.get("grant_type") == "refresh_token":
+                if self.mode == "revoked" or form.get("refresh_token") != "1//stored-refresh":
+                    return jsonify(error="invalid_grant", error_description="Token revoked"), 400
+                return jsonify(
+                    access_token="ya29.refreshed",
+                    expires_in=3599,
+                    token_type="Bearer",
+                    scope=form.get("scope", ""),
+                )
             if self.mode == "token_error":
                 return jsonify(error="invalid_grant", error_description="Bad Request"), 400
             grant = self.codes.pop(form.get("code", ""), None)

@@ -1,0 +1,92 @@
+"""Acting for the user: sending a reply through their own mailbox with the consent they gave.
+
+Access tokens are refreshed from the stored (encrypted) refresh token. A consent
+that was revoked, expired, or never covered sending raises ConsentRequired, so
+that the mail client can offer to sign in again instead of failing.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import google.oauth2.credentials
+import httplib2
+from google.auth.exceptions import GoogleAuthError
+from google.auth.transport.requests import Request
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.errors import HttpError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.accounts.crypto import DecryptionError, TokenCipher
+from connector.accounts.models import LinkedAccount, Provider
+from connector.gmail.gmail_api import GmailError, messages_resource
+from connector.orgs.models import User
+
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+
+
+class ConsentRequired(Exception):
+    """The user must sign in (again) and allow sending."""
+
+
+@dataclass(frozen=True)
+class GoogleClient:
+    client_id: str
+    client_secret: str
+    token_url: str
+
+
+def google_account(session: Session, user: User) -> LinkedAccount | None:
+    return session.scalar(
+        select(LinkedAccount).where(
+            LinkedAccount.user_id == user.id, LinkedAccount.provider == Provider.GOOGLE
+        )
+    )
+
+
+def google_credentials(
+    session: Session, cipher: TokenCipher, client: GoogleClient, user: User
+) -> google.oauth2.credentials.Credentials:
+    """Fresh credentials that may send mail as the user, or ConsentRequired."""
+    account = google_account(session, user)
+    if account is None or GMAIL_SEND_SCOPE not in (account.scopes or []):
+        raise ConsentRequired("no consent to send")
+    if account.refresh_token_encrypted is None:
+        raise ConsentRequired("no refresh token")
+    try:
+        refresh_token = cipher.decrypt(account.refresh_token_encrypted)
+    except DecryptionError as exc:
+        raise ConsentRequired("the stored token cannot be read") from exc
+    credentials = google.oauth2.credentials.Credentials(
+        token=None,
+        refresh_token=refresh_token,
+        token_uri=client.token_url,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        scopes=[GMAIL_SEND_SCOPE],
+    )
+    try:
+        credentials.refresh(Request())
+    except GoogleAuthError as exc:
+        # invalid_grant: revoked by the user, expired, or the password changed.
+        raise ConsentRequired(str(exc)) from exc
+    return credentials
+
+
+def send_gmail(
+    api_url: str, credentials: google.oauth2.credentials.Credentials, thread_id: str, raw: bytes
+) -> dict[str, str]:
+    """users.messages.send in the thread; the Gmail message as the API returns it."""
+    messages = messages_resource(api_url)
+    body = {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}
+    http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=10))
+    try:
+        return messages.send(userId="me", body=body).execute(http=http, num_retries=1)
+    except HttpError as exc:
+        if exc.resp.status in (401, 403):
+            raise ConsentRequired(str(exc)) from exc
+        raise GmailError(str(exc)) from exc
+    except (httplib2.HttpLib2Error, OSError) as exc:
+        raise GmailError(str(exc)) from exc
