@@ -14,7 +14,7 @@ import pytest
 from google.apps.card_v1.types import Card
 from google.protobuf import json_format
 
-from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier
+from connector.gmail.tokens import GoogleTokenVerifier, google_certificates
 from tests.fakes.google import CLIENT_ID, SERVICE_ACCOUNT, FakeGmail, FakeGoogle, unsigned
 from tests.fakes.servers import serve
 from tests.helpers import create_company, create_contact, create_lead
@@ -46,7 +46,9 @@ def addon(app, client, caller, google, gmail) -> Any:
         GOOGLE_CLIENT_ID=CLIENT_ID,
         GMAIL_API_URL=gmail_url,
     )
-    app.extensions["connector.google_verifier"] = GoogleTokenVerifier(CertificateCache(certs_url))
+    app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
+        google_certificates(certs_url)
+    )
     return Addon(client, fake_google, fake_gmail, caller)
 
 

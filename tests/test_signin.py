@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from connector.accounts.crypto import DecryptionError, TokenCipher, derive_key
 from connector.accounts.models import LinkedAccount
 from connector.db import session_scope
-from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier
+from connector.gmail.tokens import GoogleTokenVerifier, google_certificates
 from tests.fakes.google import FakeGoogle, FakeGoogleIdP
 from tests.fakes.servers import serve
 from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)
@@ -31,7 +31,7 @@ def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
             GOOGLE_TOKEN_URL=idp_url + "/token",
         )
         app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
-            CertificateCache(certs + "/oauth2/v1/certs")
+            google_certificates(certs + "/oauth2/v1/certs")
         )
         yield fake, base
 

@@ -7,21 +7,17 @@ keys), never per request.
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from google.auth import exceptions as google_exceptions
 from google.auth import jwt
+
+from connector.keysets import KeySetUnavailable, RemoteKeySet
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 DEFAULT_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 DEFAULT_MAX_AGE = 3600
-MIN_REFETCH_SECONDS = 60
 CLOCK_SKEW_SECONDS = 30
 
 
@@ -29,43 +25,20 @@ class InvalidToken(Exception):
     """The token is not one we accept; callers answer 401 and say no more."""
 
 
-class CertificateCache:
-    def __init__(self, url: str, fetch: Callable[[str], requests.Response] | None = None) -> None:
-        self.url = url
-        self._fetch = fetch or (lambda u: requests.get(u, timeout=5))
-        self._certs: dict[str, str] = {}
-        self._expires_at = 0.0
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
+def _google_certificates(document: Any) -> dict[str, str]:
+    if not isinstance(document, dict):
+        raise ValueError("certificates malformed")
+    return {str(key_id): str(cert) for key_id, cert in document.items()}
 
-    def _refresh(self) -> None:
-        try:
-            response = self._fetch(self.url)
-            response.raise_for_status()
-            certs = response.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise InvalidToken("certificates unavailable") from exc
-        if not isinstance(certs, dict):
-            raise InvalidToken("certificates malformed")
-        match = re.search(r"max-age=(\d+)", response.headers.get("Cache-Control", ""))
-        now = time.monotonic()
-        self._certs = {str(k): str(v) for k, v in certs.items()}
-        self._fetched_at = now
-        self._expires_at = now + (int(match.group(1)) if match else DEFAULT_MAX_AGE)
 
-    def get(self, key_id: str | None) -> Mapping[str, str]:
-        with self._lock:
-            now = time.monotonic()
-            stale = now >= self._expires_at
-            unknown_key = key_id is not None and key_id not in self._certs
-            if stale or (unknown_key and now - self._fetched_at > MIN_REFETCH_SECONDS):
-                self._refresh()
-            return dict(self._certs)
+def google_certificates(url: str) -> RemoteKeySet:
+    """Google's certificates (key ID -> PEM), kept for their Cache-Control max-age."""
+    return RemoteKeySet(url, _google_certificates, DEFAULT_MAX_AGE)
 
 
 @dataclass(frozen=True)
 class GoogleTokenVerifier:
-    certificates: CertificateCache
+    certificates: RemoteKeySet
 
     def verify(self, token: str, audience: str) -> dict[str, Any]:
         """The token's claims, if Google signed it for this audience and it is still valid."""
@@ -75,7 +48,13 @@ class GoogleTokenVerifier:
             claims = jwt.decode(
                 token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
             )
-        except (ValueError, google_exceptions.GoogleAuthError, TypeError, KeyError) as exc:
+        except (
+            ValueError,
+            google_exceptions.GoogleAuthError,
+            TypeError,
+            KeyError,
+            KeySetUnavailable,
+        ) as exc:
             raise InvalidToken(str(exc)) from exc
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise InvalidToken("wrong issuer")

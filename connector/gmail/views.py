@@ -21,7 +21,7 @@ from connector.db import get_session
 from connector.errors import ServiceError
 from connector.gmail import addon, cards
 from connector.gmail.gmail_api import GmailClient, GmailError
-from connector.gmail.tokens import CertificateCache, GoogleTokenVerifier, InvalidToken
+from connector.gmail.tokens import GoogleTokenVerifier, InvalidToken, google_certificates
 from connector.orgs.models import User
 from connector.orgs.service import find_user
 from connector.record_links import record_link
@@ -222,6 +222,6 @@ def action(name: str) -> ResponseReturnValue:
 
 def init_app(app: Flask) -> None:
     app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
-        CertificateCache(app.config["GOOGLE_CERTS_URL"])
+        google_certificates(app.config["GOOGLE_CERTS_URL"])
     )
     app.register_blueprint(bp)

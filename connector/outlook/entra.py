@@ -8,18 +8,15 @@ API's client ID), the API's scope in `scp`, and expiry.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import requests
+
+from connector.keysets import KeySetUnavailable, RemoteKeySet
 
 DEFAULT_JWKS_URL = "https://login.microsoftonline.com/common/discovery/v2.0/keys"
 JWKS_MAX_AGE = 24 * 3600
-MIN_REFETCH_SECONDS = 60
 LEEWAY_SECONDS = 30
 
 
@@ -34,39 +31,31 @@ class EntraIdentity:
     tenant_id: str
 
 
-class JwksCache:
-    def __init__(self, url: str, fetch: Callable[[str], requests.Response] | None = None) -> None:
-        self.url = url
-        self._fetch = fetch or (lambda u: requests.get(u, timeout=5))
-        self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
-        self._lock = threading.Lock()
+def _rsa_keys(document: Any) -> dict[str, Any]:
+    try:
+        return {
+            key["kid"]: jwt.PyJWK(key, algorithm="RS256").key
+            for key in document.get("keys", [])
+            if key.get("kty") == "RSA" and key.get("kid")
+        }
+    except jwt.PyJWKError as exc:
+        raise ValueError(str(exc)) from exc
 
-    def _refresh(self) -> None:
-        try:
-            response = self._fetch(self.url)
-            response.raise_for_status()
-            document = response.json()
-            keys = {
-                key["kid"]: jwt.PyJWK(key, algorithm="RS256").key
-                for key in document.get("keys", [])
-                if key.get("kty") == "RSA" and key.get("kid")
-            }
-        except (requests.RequestException, ValueError, KeyError, jwt.PyJWKError) as exc:
-            raise InvalidEntraToken("signing keys unavailable") from exc
-        self._keys = keys
-        self._fetched_at = time.monotonic()
+
+class JwksCache:
+    """Entra's signing keys (key ID -> RSA public key), cached."""
+
+    def __init__(self, url: str) -> None:
+        self._keys = RemoteKeySet(url, _rsa_keys, JWKS_MAX_AGE)
 
     def key(self, key_id: str) -> Any:
-        with self._lock:
-            now = time.monotonic()
-            stale = now - self._fetched_at > JWKS_MAX_AGE
-            unknown = key_id not in self._keys and now - self._fetched_at > MIN_REFETCH_SECONDS
-            if stale or unknown or not self._fetched_at:
-                self._refresh()
-            if key_id not in self._keys:
-                raise InvalidEntraToken("unknown signing key")
-            return self._keys[key_id]
+        try:
+            keys = self._keys.get(key_id)
+        except KeySetUnavailable as exc:
+            raise InvalidEntraToken("signing keys unavailable") from exc
+        if key_id not in keys:
+            raise InvalidEntraToken("unknown signing key")
+        return keys[key_id]
 
 
 @dataclass(frozen=True)
