@@ -364,15 +364,23 @@ def account() -> ResponseReturnValue:
     )
 
 
-@bp.post("/account/keys/<int:key_id>/revoke")
-def revoke_key(key_id: int) -> ResponseReturnValue:
+def _own_row(model: type[ApiKey] | type[LinkedAccount], row_id: int) -> Any:
+    """The signed-in user's own row for a POST from /account, or the page that refuses it."""
     user = _signed_in_user()
     if user is None or not _check_csrf():
-        return refused("Your session has expired. Sign in again.", 403)
+        return None, refused("Your session has expired. Sign in again.", 403)
+    row = get_session().get(model, row_id)
+    if row is None or row.user_id != user.id:
+        return None, refused("There is no such item on your account.", 404)
+    return row, None
+
+
+@bp.post("/account/keys/<int:key_id>/revoke")
+def revoke_key(key_id: int) -> ResponseReturnValue:
+    key, refusal = _own_row(ApiKey, key_id)
+    if refusal is not None:
+        return refusal
     db = get_session()
-    key = db.get(ApiKey, key_id)
-    if key is None or key.user_id != user.id:
-        return refused("There is no such key.", 404)
     # Keys are checked against the database on every request: revoked here, refused
     # at once by every worker.
     revoke(db, key)
@@ -382,13 +390,10 @@ def revoke_key(key_id: int) -> ResponseReturnValue:
 
 @bp.post("/account/linked/<int:account_id>/disconnect")
 def disconnect(account_id: int) -> ResponseReturnValue:
-    user = _signed_in_user()
-    if user is None or not _check_csrf():
-        return refused("Your session has expired. Sign in again.", 403)
+    linked, refusal = _own_row(LinkedAccount, account_id)
+    if refusal is not None:
+        return refusal
     db = get_session()
-    linked = db.get(LinkedAccount, account_id)
-    if linked is None or linked.user_id != user.id:
-        return refused("There is no such account.", 404)
     db.delete(linked)
     db.commit()
     return redirect(url_for("accounts.account", notice="Account disconnected."))

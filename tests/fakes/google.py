@@ -5,7 +5,6 @@ and a Gmail API that serves real MIME messages and records the drafts it is sent
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email
 import itertools
 import time
@@ -13,12 +12,12 @@ from dataclasses import dataclass, field
 from email import policy
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from flask import Flask, abort, jsonify, request
 from google.auth import crypt, jwt
+
+from tests.fakes.servers import self_signed_certificate
 
 
 @dataclass
@@ -30,18 +29,7 @@ class SigningKey:
     @classmethod
     def generate(cls, key_id: str) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
+        cert = self_signed_certificate(key, "fake-google")
         private_pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,

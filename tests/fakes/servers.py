@@ -26,20 +26,18 @@ def serve(app: Any, ssl_context: Any = None) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def self_signed_tls(directory: Any) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 and its key, as files: (cert path, key path)."""
+def self_signed_certificate(key: Any, common_name: str, ip: str | None = None) -> Any:
+    """A one-day certificate for `key`, optionally valid for an IP address (TLS on loopback)."""
     import datetime as dt
     import ipaddress
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -47,13 +45,22 @@ def self_signed_tls(directory: Any) -> tuple[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
     )
+    if ip is not None:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            critical=False,
+        ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    return builder.sign(key, hashes.SHA256())
+
+
+def self_signed_tls(directory: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as files: (cert path, key path)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, "127.0.0.1", ip="127.0.0.1")
     cert_path, key_path = f"{directory}/tls-cert.pem", f"{directory}/tls-key.pem"
     with open(cert_path, "wb") as file:
         file.write(cert.public_bytes(serialization.Encoding.PEM))
