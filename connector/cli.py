@@ -89,6 +89,33 @@ def init_app(app: Flask) -> None:
             org.entra_tenant_id = tenant_id
         click.echo(f"{org_name} now accepts Entra ID sign-ins from tenant {tenant_id}.")
 
+    @orgs_group.command("allow-domain")
+    @click.option("--org", "org_name", required=True)
+    @click.option("--domain", required=True, help="An email domain, e.g. acme.com.")
+    @click.option("--remove", is_flag=True, help="Stop creating users for this domain.")
+    def allow_domain_command(org_name: str, domain: str, remove: bool) -> None:
+        """Make people of an email domain users of this organization when they first sign in.
+
+        Google accounts must be managed by the domain's Workspace (hd claim); Microsoft
+        accounts must come from the organization's bound Entra tenant.
+        """
+        domain = domain.strip().lower().lstrip("@")
+        if "." not in domain or "@" in domain or len(domain) > 253:
+            raise click.BadParameter("not an email domain", param_hint="--domain")
+        with session_scope(app) as session:
+            org = orgs.find_org(session, org_name)
+            if org is None:
+                raise click.ClickException(f"There is no organization {org_name!r}.")
+            if remove:
+                removed = orgs.remove_sign_in_domain(session, org, domain)
+                click.echo(f"{domain} {'removed' if removed else 'was not a sign-in domain'}.")
+                return
+            try:
+                orgs.allow_sign_in_domain(session, org, domain)
+            except orgs.ConflictError as exc:
+                raise click.ClickException(str(exc)) from exc
+        click.echo(f"People at {domain} become users of {org_name} when they first sign in.")
+
     keys = click.Group("keys", help="Manage API keys.")
     app.cli.add_command(keys)
 

@@ -295,3 +295,102 @@ def test_sending_consent_is_asked_for_incrementally(app, idp, page) -> None:
     page.get_by_role("heading", name="You're connected").wait_for()
     [account] = linked(app)
     assert "https://www.googleapis.com/auth/gmail.send" in account.scopes
+
+
+# Users created on sign-in, for an organization's sign-in domains ---------------------
+
+
+def users(app) -> list[str]:
+    from connector.orgs.models import User
+
+    with session_scope(app) as session:
+        return sorted(session.scalars(sa.select(User.email)))
+
+
+@pytest.mark.parametrize(
+    ("allowed", "profile", "created"),
+    [
+        (True, {"hd": "acme.test", "name": "Cleo Acme"}, True),
+        # A consumer Google account under the same address does not speak for the domain.
+        (True, {"name": "Cleo Acme"}, False),
+        (True, {"hd": "other.test"}, False),
+        (False, {"hd": "acme.test"}, False),
+    ],
+)
+def test_google_sign_in_creates_users_for_allowed_domains(
+    app, idp, page, runner, allowed, profile, created
+) -> None:
+    fake, base = idp
+    fake.user_email, fake.profile = "cleo@acme.test", profile
+    if allowed:
+        result = runner.invoke(
+            args=["orgs", "allow-domain", "--org", "Acme", "--domain", "Acme.test"]
+        )
+        assert "become users of Acme" in result.output
+    start(page, base)
+    page.get_by_role("link", name="Allow").click()
+    if created:
+        page.get_by_role("heading", name="You're connected").wait_for()
+        assert "cleo@acme.test" in users(app)
+        [account] = linked(app)
+        assert account.email == "cleo@acme.test"
+        from connector.orgs.models import User
+
+        with session_scope(app) as session:
+            user = session.scalar(sa.select(User).where(User.email == "cleo@acme.test"))
+            assert (user.name, user.role, user.organization.name) == ("Cleo Acme", "member", "Acme")
+    else:
+        page.get_by_role("heading", name="Sign-in did not complete").wait_for()
+        assert "cleo@acme.test" not in users(app) and linked(app) == []
+
+
+@pytest.mark.parametrize(("tenant_matches", "created"), [(True, True), (False, False)])
+def test_microsoft_sign_in_creates_users_only_from_the_bound_tenant(
+    app, ms_idp, tls_page, runner, tenant_matches, created
+) -> None:
+    from tests.fakes.microsoft import OTHER_TENANT
+
+    fake, base = ms_idp
+    fake.user_email, fake.user_name = "dan@acme.test", "Dan Acme"
+    if not tenant_matches:
+        fake.tenant = OTHER_TENANT
+    runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
+    ms_start(tls_page, base)
+    tls_page.get_by_role("link", name="Accept").click()
+    if created:
+        tls_page.get_by_role("heading", name="You're connected").wait_for()
+        assert "dan@acme.test" in users(app) and len(linked(app)) == 1
+    else:
+        tls_page.get_by_role("heading", name="Sign-in did not complete").wait_for()
+        assert "dan@acme.test" not in users(app) and linked(app) == []
+
+
+def test_allow_domain_command(app, runner, make_caller) -> None:
+    make_caller()
+    make_caller(org="Initech", email="bob@initech.test")
+    assert (
+        runner.invoke(
+            args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"]
+        ).exit_code
+        == 0
+    )
+    again = runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
+    assert again.exit_code == 0
+    taken = runner.invoke(
+        args=["orgs", "allow-domain", "--org", "Initech", "--domain", "acme.test"]
+    )
+    assert taken.exit_code != 0 and "sign-in domain of Acme" in taken.output
+    bad = runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "not a domain"])
+    assert bad.exit_code != 0
+    missing = runner.invoke(args=["orgs", "allow-domain", "--org", "Nope", "--domain", "x.test"])
+    assert missing.exit_code != 0 and "no organization" in missing.output
+    removed = runner.invoke(
+        args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test", "--remove"]
+    )
+    assert "removed" in removed.output
+    assert (
+        runner.invoke(
+            args=["orgs", "allow-domain", "--org", "Initech", "--domain", "acme.test"]
+        ).exit_code
+        == 0
+    )

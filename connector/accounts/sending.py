@@ -16,11 +16,11 @@ from google.auth.exceptions import GoogleAuthError
 from google.auth.transport.requests import Request
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.errors import HttpError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.accounts.crypto import DecryptionError, TokenCipher
-from connector.accounts.models import LinkedAccount, Provider
+from connector.accounts.models import Provider
+from connector.accounts.service import linked_account
 from connector.gmail.gmail_api import GmailError, messages_resource
 from connector.orgs.models import User
 
@@ -38,19 +38,11 @@ class GoogleClient:
     token_url: str
 
 
-def google_account(session: Session, user: User) -> LinkedAccount | None:
-    return session.scalar(
-        select(LinkedAccount).where(
-            LinkedAccount.user_id == user.id, LinkedAccount.provider == Provider.GOOGLE
-        )
-    )
-
-
 def google_credentials(
     session: Session, cipher: TokenCipher, client: GoogleClient, user: User
 ) -> google.oauth2.credentials.Credentials:
     """Fresh credentials that may send mail as the user, or ConsentRequired."""
-    account = google_account(session, user)
+    account = linked_account(session, user, Provider.GOOGLE)
     if account is None or GMAIL_SEND_SCOPE not in (account.scopes or []):
         raise ConsentRequired("no consent to send")
     if account.refresh_token_encrypted is None:

@@ -46,3 +46,13 @@ def accounts_of(session: Session, user: User) -> list[LinkedAccount]:
             select(LinkedAccount).where(LinkedAccount.user_id == user.id).order_by(LinkedAccount.id)
         )
     )
+
+
+def linked_account(session: Session, user: User, provider: Provider) -> LinkedAccount | None:
+    """The user's account with the provider; the latest linked, where they linked several."""
+    return session.scalar(
+        select(LinkedAccount)
+        .where(LinkedAccount.user_id == user.id, LinkedAccount.provider == provider)
+        .order_by(LinkedAccount.id.desc())
+        .limit(1)
+    )

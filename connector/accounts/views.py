@@ -1,6 +1,7 @@
-"""Sign-in and consent: link a mail account to a connector user (Google, with PKCE).
+"""Sign-in and consent: link a Google or Microsoft account to a connector user.
 
-The authorization-code flow runs through google-auth-oauthlib. Its state lives in
+Both run the authorization-code flow with PKCE: Google's through google-auth-oauthlib,
+Microsoft's through msal's ConfidentialClientApplication. The flow's state lives in
 the shared store, bound to the browser that started it (a random ID in the signed
 session cookie), single use, expiring after ten minutes. The ID token's nonce
 must match. Whatever goes wrong, the user sees a plain page and nothing is stored.
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import msal
@@ -31,13 +33,13 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 from sqlalchemy import select
 
-from connector.accounts import service
+from connector.accounts import microsoft, service
 from connector.accounts.crypto import TokenCipher
 from connector.accounts.models import LinkedAccount, Provider
 from connector.db import get_session
 from connector.gmail.tokens import InvalidToken
-from connector.orgs.models import ApiKey, User
-from connector.orgs.service import find_user, issue_key
+from connector.orgs.models import ApiKey, Organization, User
+from connector.orgs.service import create_user, find_user, issue_key, org_for_sign_in_domain
 from connector.orgs.service import revoke_key as revoke
 from connector.store import get_store
 
@@ -133,7 +135,14 @@ def connect() -> ResponseReturnValue:
                     "accounts.google_start", client=_client(), scope=request.args.getlist("scope")
                 ),
             ),
-            ("Sign in with Microsoft", url_for("accounts.microsoft_start", client=_client())),
+            (
+                "Sign in with Microsoft",
+                url_for(
+                    "accounts.microsoft_start",
+                    client=_client(),
+                    scope=request.args.getlist("scope"),
+                ),
+            ),
         ],
     )
 
@@ -199,7 +208,12 @@ def google_callback() -> ResponseReturnValue:
     if not email or claims.get("email_verified") is False:
         return refused("Google did not confirm an email address.")
     db = get_session()
-    user = find_user(db, email)
+    # A Workspace account of the domain (hd) speaks for the domain; a consumer Google
+    # account with the same address does not.
+    domain = email.rpartition("@")[2]
+    user = _user_or_sign_up(
+        db, email, str(claims.get("name") or ""), lambda org: claims.get("hd") == domain
+    )
     if user is None:
         return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
     scope = token.get("scope") or record["scopes"]
@@ -217,35 +231,9 @@ def google_callback() -> ResponseReturnValue:
     return _signed_in(db, user, email, record.get("client"))
 
 
-def _msal_app(user_id: int | None = None) -> msal.ConfidentialClientApplication:
-    """msal's client; with a user, its token cache comes from (and goes back to) shared state."""
-    config = current_app.config
-    cache = msal.SerializableTokenCache()
-    if user_id is not None:
-        saved = get_store(current_app).get(f"msal-cache:{user_id}")
-        if saved is not None:
-            cipher: TokenCipher = current_app.extensions["connector.token_cipher"]
-            cache.deserialize(cipher.decrypt(saved))
-    return msal.ConfidentialClientApplication(
-        config["MS_CLIENT_ID"],
-        client_credential=config["MS_CLIENT_SECRET"],
-        authority=config["MS_AUTHORITY"],
-        token_cache=cache,
-        # The authority is configurable (tests run a local one); nothing to discover.
-        validate_authority=False,
-        instance_discovery=False,
-    )
-
-
-def _save_msal_cache(app: msal.ConfidentialClientApplication, user_id: int) -> None:
-    cache = app.token_cache
-    if isinstance(cache, msal.SerializableTokenCache) and cache.has_state_changed:
-        # The cache holds refresh tokens: encrypted in Redis like in the database.
-        cipher: TokenCipher = current_app.extensions["connector.token_cipher"]
-        get_store(current_app).set(f"msal-cache:{user_id}", cipher.encrypt(cache.serialize()))
-
-
 MS_SCOPES = ["User.Read"]
+# Graph permissions a feature may ask for when it first needs them (incremental consent).
+EXTRA_MS_SCOPES = {"mail.send": microsoft.MAIL_SEND_SCOPE}
 
 
 @bp.get("/auth/microsoft/start")
@@ -254,8 +242,10 @@ def microsoft_start() -> ResponseReturnValue:
     if not config["MS_CLIENT_ID"] or not config["MS_CLIENT_SECRET"]:
         return refused("Microsoft sign-in is not configured on this connector.", 503)
     try:
-        flow = _msal_app().initiate_auth_code_flow(
-            MS_SCOPES, redirect_uri=config["PUBLIC_URL"] + "/auth/microsoft/callback"
+        extra = [EXTRA_MS_SCOPES[s] for s in request.args.getlist("scope") if s in EXTRA_MS_SCOPES]
+        client = microsoft.MicrosoftClient.from_config(config)
+        flow = microsoft.msal_app(client).initiate_auth_code_flow(
+            MS_SCOPES + extra, redirect_uri=config["PUBLIC_URL"] + "/auth/microsoft/callback"
         )
     except (ValueError, RequestException) as exc:
         log.warning("Microsoft sign-in could not start: %s", exc)
@@ -275,7 +265,8 @@ def microsoft_callback() -> ResponseReturnValue:
         return refused("This sign-in was started in another browser. Start again here.")
     if "error" in request.args:
         return refused("Microsoft sign-in was cancelled, so nothing was connected.")
-    app = _msal_app()
+    cache = msal.SerializableTokenCache()
+    app = microsoft.msal_app(microsoft.MicrosoftClient.from_config(current_app.config), cache)
     try:
         result = app.acquire_token_by_auth_code_flow(record["flow"], request.args.to_dict())
     except (ValueError, RequestException, RuntimeError) as exc:
@@ -289,7 +280,17 @@ def microsoft_callback() -> ResponseReturnValue:
     claims = result.get("id_token_claims") or {}
     email = str(claims.get("preferred_username") or claims.get("email") or "").lower()
     db = get_session()
-    user = find_user(db, email) if email else None
+    tenant = claims.get("tid")
+    user = (
+        _user_or_sign_up(
+            db,
+            email,
+            str(claims.get("name") or ""),
+            lambda org: org.entra_tenant_id is not None and org.entra_tenant_id == tenant,
+        )
+        if email
+        else None
+    )
     # As for API tokens: a tenant speaks only for the organization bound to it.
     if user is None or user.organization.entra_tenant_id != claims.get("tid"):
         return refused(f"{email or 'This account'} is not a user of this connector here.", 403)
@@ -304,8 +305,26 @@ def microsoft_callback() -> ResponseReturnValue:
         scopes,
         result.get("refresh_token"),
     )
-    _save_msal_cache(app, user.id)
+    microsoft.save_cache(
+        get_store(current_app), current_app.extensions["connector.token_cipher"], user.id, cache
+    )
     return _signed_in(db, user, email, record.get("client"))
+
+
+def _user_or_sign_up(
+    db: Any, email: str, name: str, vouches_for: Callable[[Organization], bool]
+) -> User | None:
+    """The connector user with this address; or, where the address's domain is one of an
+    organization's sign-in domains and the identity provider vouches for that
+    organization, a new member of it."""
+    user = find_user(db, email)
+    if user is not None:
+        return user
+    org = org_for_sign_in_domain(db, email)
+    if org is None or not vouches_for(org):
+        return None
+    log.info("Sign-in created user %s in organization %s", email, org.id)
+    return create_user(db, org, email, name.strip() or email.partition("@")[0])
 
 
 def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseReturnValue:

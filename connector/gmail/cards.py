@@ -180,8 +180,10 @@ def no_access_card(email: str, sign_in_url: str) -> Card:
             section(
                 [
                     text(
-                        f"<b>{escape(email)}</b> is not a user of the connector yet. Ask your "
-                        "connector admin to add you, then sign in."
+                        f"<b>{escape(email)}</b> is not a user of the connector yet. Sign in "
+                        "with your work account: where your organization lets your domain "
+                        "join, that is all it takes. Otherwise ask your connector admin to "
+                        "add you first."
                     ),
                     buttons(button("Sign in", sign_in)),
                 ]

@@ -25,6 +25,23 @@ class Organization(Timestamped, Base):
     entra_tenant_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
+class SignInDomain(Timestamped, Base):
+    """An email domain whose people become users of the organization when they first sign in.
+
+    A domain belongs to one organization at most, so a sign-in never has to choose.
+    """
+
+    __tablename__ = "sign_in_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+
 class User(Timestamped, Base):
     __tablename__ = "users"
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.db import utcnow
-from connector.orgs.models import ApiKey, Organization, Role, User
+from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
 
 KEY_PREFIX = "ck_"
 
@@ -86,3 +86,36 @@ def authenticate(session: Session, raw_key: str) -> User | None:
 
 def revoke_key(session: Session, key: ApiKey) -> None:
     key.revoked_at = utcnow()
+
+
+def allow_sign_in_domain(session: Session, org: Organization, domain: str) -> SignInDomain:
+    domain = domain.strip().lower().lstrip("@")
+    existing = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
+    if existing is not None:
+        if existing.organization_id != org.id:
+            raise ConflictError(f"{domain} is a sign-in domain of {existing.organization.name}")
+        return existing
+    allowed = SignInDomain(organization=org, domain=domain)
+    session.add(allowed)
+    session.flush()
+    return allowed
+
+
+def remove_sign_in_domain(session: Session, org: Organization, domain: str) -> bool:
+    existing = session.scalar(
+        select(SignInDomain).where(
+            SignInDomain.domain == domain.strip().lower().lstrip("@"),
+            SignInDomain.organization_id == org.id,
+        )
+    )
+    if existing is None:
+        return False
+    session.delete(existing)
+    return True
+
+
+def org_for_sign_in_domain(session: Session, email: str) -> Organization | None:
+    """The organization that lets people of this address's domain sign up, if any."""
+    domain = email.rpartition("@")[2].strip().lower()
+    allowed = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
+    return allowed.organization if allowed else None

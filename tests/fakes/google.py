@@ -204,6 +204,8 @@ class FakeGoogleIdP:
     mode: str = "ok"  # "ok", "token_error", "wrong_nonce"
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
+    # Claims about the person beyond the address: a Workspace account carries "hd".
+    profile: dict[str, Any] = field(default_factory=dict)
 
     def app(self) -> Flask:
         import hashlib
@@ -270,7 +272,7 @@ class FakeGoogleIdP:
                 return jsonify(error="invalid_client"), 401
             nonce = "not-the-nonce" if self.mode == "wrong_nonce" else grant["nonce"]
             id_token = self.google.token(
-                self.client_id, self.user_email, nonce=nonce, sub="google-sub-1"
+                self.client_id, self.user_email, nonce=nonce, sub="google-sub-1", **self.profile
             )
             return jsonify(
                 access_token="ya29.fake-access",

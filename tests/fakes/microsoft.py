@@ -97,9 +97,14 @@ class FakeMicrosoftIdP:
     entra: FakeEntra
     client_secret: str = "ms-client-secret"
     user_email: str = "ann@acme.test"
+    user_name: str = "Ann Example"
     tenant: str = TENANT
-    mode: str = "ok"  # "ok", "token_error", "wrong_nonce"
+    mode: str = "ok"  # "ok", "token_error", "wrong_nonce", "revoked" (refresh tokens)
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+    # Refresh tokens this fake would honour, and the access tokens it issued (for the fake Graph).
+    refresh_tokens: set[str] = field(default_factory=lambda: {"0.fake-ms-refresh-secret"})
+    access_tokens: list[str] = field(default_factory=list)
 
     def app(self) -> Flask:
         import base64
@@ -126,7 +131,11 @@ class FakeMicrosoftIdP:
         def authorize(tenant: str) -> Any:
             args = request.args
             code = secrets.token_urlsafe(16)
-            self.codes[code] = {"challenge": args.get("code_challenge"), "nonce": args.get("nonce")}
+            self.codes[code] = {
+                "challenge": args.get("code_challenge"),
+                "nonce": args.get("nonce"),
+                "scope": args.get("scope", ""),
+            }
             target = args["redirect_uri"] + "?"
             allow = target + urlencode({"state": args["state"], "code": code})
             deny = target + urlencode({"state": args["state"], "error": "access_denied"})
@@ -140,8 +149,11 @@ class FakeMicrosoftIdP:
         @app.post("/<tenant>/oauth2/v2.0/token")
         def token(tenant: str) -> Any:
             form = request.form
+            self.token_requests.append(form.to_dict())
             if self.mode == "token_error":
                 return jsonify(error="invalid_grant", error_description="AADSTS70000"), 400
+            if form.get("grant_type") == "refresh_token":
+                return refresh(form)
             grant = self.codes.pop(form.get("code", ""), None)
             verifier = form.get("code_verifier", "")
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -150,20 +162,137 @@ class FakeMicrosoftIdP:
             if form.get("client_secret") != self.client_secret:
                 return jsonify(error="invalid_client"), 401
             nonce = "not-the-nonce" if self.mode == "wrong_nonce" else grant["nonce"]
-            claims = self.entra.claims(self.user_email, self.tenant, nonce=nonce, sub="ms-sub")
+            claims = self.entra.claims(
+                self.user_email, self.tenant, nonce=nonce, sub="ms-sub", name=self.user_name
+            )
             id_token = jwt.encode(
                 claims, self.entra.key, algorithm="RS256", headers={"kid": self.entra.key_id}
             )
             info = {"uid": claims["oid"], "utid": self.tenant}
             client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
+            graph_scopes = [s for s in grant["scope"].split() if s not in OIDC_SCOPES]
+            self.access_tokens.append("eyJ.fake-graph-access")
             return jsonify(
                 token_type="Bearer",
-                scope="User.Read openid profile offline_access",
+                scope=" ".join(graph_scopes + ["openid", "profile", "offline_access"]),
                 expires_in=3600,
                 access_token="eyJ.fake-graph-access",
                 refresh_token="0.fake-ms-refresh-secret",
                 id_token=id_token,
                 client_info=client_info,
             )
+
+        def refresh(form: Any) -> Any:
+            if form.get("client_secret") != self.client_secret:
+                return jsonify(error="invalid_client"), 401
+            old = form.get("refresh_token", "")
+            if self.mode == "revoked" or old not in self.refresh_tokens:
+                return jsonify(
+                    error="invalid_grant",
+                    error_description="AADSTS50173: The provided grant has expired.",
+                ), 400
+            # Entra rotates refresh tokens: the new one works, and so (for a while) does the old.
+            number = len(self.access_tokens) + 1
+            new_refresh = f"0.fake-ms-refresh-rotated-{number}"
+            self.refresh_tokens.add(new_refresh)
+            access = f"eyJ.fake-graph-access-{number}"
+            self.access_tokens.append(access)
+            info = {"uid": "ms-oid", "utid": self.tenant}
+            client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
+            scopes = [s for s in form.get("scope", "").split() if s not in OIDC_SCOPES]
+            return jsonify(
+                token_type="Bearer",
+                scope=" ".join(scopes),
+                expires_in=3600,
+                access_token=access,
+                refresh_token=new_refresh,
+                client_info=client_info,
+            )
+
+        return app
+
+
+OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+
+
+@dataclass
+class FakeGraph:
+    """Microsoft Graph's messages, enough to reply: createReply, PATCH the draft, send.
+
+    Like Exchange, createReply threads the draft itself: it addresses the sender,
+    prefixes "RE:", quotes the original and sets In-Reply-To and References.
+    """
+
+    idp: FakeMicrosoftIdP
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    bearers: list[str] = field(default_factory=list)
+    mode: str = "ok"  # "ok", "unauthorized", "error"
+
+    def add_message(self, message_id: str, **fields: Any) -> None:
+        self.messages[message_id] = {"id": message_id, **fields}
+
+    def app(self) -> Flask:
+        from flask import abort, request
+
+        app = Flask("fake-graph")
+
+        @app.before_request
+        def authorize() -> Any:
+            header = request.headers.get("Authorization", "")
+            bearer = header.removeprefix("Bearer ")
+            self.bearers.append(bearer)
+            if self.mode == "unauthorized" or bearer not in self.idp.access_tokens:
+                return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
+            if self.mode == "error":
+                return jsonify(error={"code": "ServiceNotAvailable"}), 503
+            return None
+
+        @app.post("/v1.0/me/messages/<message_id>/createReply")
+        def create_reply(message_id: str) -> Any:
+            original = self.messages.get(message_id)
+            if original is None:
+                return jsonify(error={"code": "ErrorItemNotFound"}), 404
+            number = len(self.drafts) + 1
+            draft_id = f"AAMkADraft{number}-_=="
+            references = " ".join(
+                p for p in (original.get("references"), original["internetMessageId"]) if p
+            )
+            draft = {
+                "id": draft_id,
+                "internetMessageId": f"<draft{number}@fake.outlook.test>",
+                "conversationId": original["conversationId"],
+                "subject": "RE: " + original["subject"],
+                "toRecipients": [original["from"]],
+                "ccRecipients": [],
+                "isDraft": True,
+                "body": {
+                    "contentType": "html",
+                    "content": '<html><head></head><body dir="ltr"><hr><b>From:</b> '
+                    + original["from"]["emailAddress"]["address"]
+                    + "<br>"
+                    + original["body"]
+                    + "</body></html>",
+                },
+                "internetMessageHeaders": [
+                    {"name": "In-Reply-To", "value": original["internetMessageId"]},
+                    {"name": "References", "value": references},
+                ],
+            }
+            self.drafts[draft_id] = draft
+            return jsonify(draft), 201
+
+        @app.patch("/v1.0/me/messages/<draft_id>")
+        def update(draft_id: str) -> Any:
+            draft = self.drafts.get(draft_id) or abort(404)
+            draft.update(request.get_json())
+            return jsonify(draft)
+
+        @app.post("/v1.0/me/messages/<draft_id>/send")
+        def send(draft_id: str) -> Any:
+            draft = self.drafts.pop(draft_id, None) or abort(404)
+            self.sent.append({**draft, "isDraft": False})
+            return "", 202
 
         return app

@@ -1,0 +1,141 @@
+"""msal for the connector: one client per request, each user's token cache in shared state.
+
+A user's cache holds refresh tokens, so it is stored encrypted, like the refresh
+token kept in the database. Every worker reads and writes the same cache, so an
+access token fetched by one is reused by the others until it expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msal
+from requests import RequestException
+from sqlalchemy.orm import Session
+
+from connector.accounts.crypto import DecryptionError, TokenCipher
+from connector.accounts.models import LinkedAccount, Provider
+from connector.accounts.sending import ConsentRequired
+from connector.accounts.service import linked_account
+from connector.orgs.models import User
+from connector.store import SharedStore
+
+# Graph's delegated permission to send as the user. Entra reports granted Graph
+# scopes either bare or as full URLs, so both spellings count.
+MAIL_SEND_SCOPE = "Mail.Send"
+_GRAPH_RESOURCE = "https://graph.microsoft.com/"
+
+
+class MicrosoftUnavailable(Exception):
+    """The identity provider could not be reached or answered nonsense."""
+
+
+@dataclass(frozen=True)
+class MicrosoftClient:
+    client_id: str
+    client_secret: str
+    authority: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MicrosoftClient:
+        return cls(config["MS_CLIENT_ID"], config["MS_CLIENT_SECRET"], config["MS_AUTHORITY"])
+
+
+def _cache_key(user_id: int) -> str:
+    return f"msal-cache:{user_id}"
+
+
+def load_cache(
+    store: SharedStore, cipher: TokenCipher, user_id: int
+) -> msal.SerializableTokenCache:
+    cache = msal.SerializableTokenCache()
+    saved = store.get(_cache_key(user_id))
+    # Written under another key: start afresh; the stored refresh token still works.
+    if saved is not None:
+        with contextlib.suppress(DecryptionError):
+            cache.deserialize(cipher.decrypt(saved))
+    return cache
+
+
+def save_cache(
+    store: SharedStore, cipher: TokenCipher, user_id: int, cache: msal.SerializableTokenCache
+) -> None:
+    if cache.has_state_changed:
+        store.set(_cache_key(user_id), cipher.encrypt(cache.serialize()))
+
+
+def msal_app(
+    client: MicrosoftClient, cache: msal.SerializableTokenCache | None = None
+) -> msal.ConfidentialClientApplication:
+    return msal.ConfidentialClientApplication(
+        client.client_id,
+        client_credential=client.client_secret,
+        authority=client.authority,
+        token_cache=cache or msal.SerializableTokenCache(),
+        # The authority is configurable (tests run a local one); nothing to discover.
+        validate_authority=False,
+        instance_discovery=False,
+    )
+
+
+def has_scope(granted: list[str] | None, scope: str) -> bool:
+    wanted = scope.lower()
+    return any(s.lower() in (wanted, _GRAPH_RESOURCE + wanted) for s in granted or [])
+
+
+def graph_token(
+    session: Session,
+    store: SharedStore,
+    cipher: TokenCipher,
+    client: MicrosoftClient,
+    user: User,
+    scope: str = MAIL_SEND_SCOPE,
+) -> str:
+    """An access token for Graph with `scope`, from msal's cache or the stored refresh token.
+
+    Raises ConsentRequired when the user never granted the scope, or revoked it, or
+    the refresh token expired; MicrosoftUnavailable when Entra cannot be reached.
+    """
+    account = linked_account(session, user, Provider.MICROSOFT)
+    if account is None or not has_scope(account.scopes, scope):
+        raise ConsentRequired(f"no consent for {scope}")
+    cache = load_cache(store, cipher, user.id)
+    app = msal_app(client, cache)
+    try:
+        result = None
+        # The cache is this user's alone, so any account in it is theirs.
+        for cached in app.get_accounts():
+            result = app.acquire_token_silent([scope], account=cached)
+            if result:
+                break
+        if not result or "access_token" not in result:
+            result = _redeem_refresh_token(app, cipher, account, scope)
+    except (RequestException, ValueError) as exc:
+        raise MicrosoftUnavailable(str(exc)) from exc
+    if "access_token" not in result:
+        # invalid_grant and friends: revoked, expired, or the password changed.
+        raise ConsentRequired(str(result.get("error_description") or result.get("error")))
+    refresh_token = result.get("refresh_token")
+    if refresh_token:
+        # Entra rotates refresh tokens; keep the newest one in the database too.
+        account.refresh_token_encrypted = cipher.encrypt(refresh_token)
+    save_cache(store, cipher, user.id, cache)
+    return str(result["access_token"])
+
+
+def _redeem_refresh_token(
+    app: msal.ConfidentialClientApplication,
+    cipher: TokenCipher,
+    account: LinkedAccount,
+    scope: str,
+) -> dict:
+    if account.refresh_token_encrypted is None:
+        raise ConsentRequired("no refresh token")
+    try:
+        refresh_token = cipher.decrypt(account.refresh_token_encrypted)
+    except DecryptionError as exc:
+        raise ConsentRequired("the stored token cannot be read") from exc
+    return app.acquire_token_by_refresh_token(refresh_token, scopes=[scope])
