@@ -59,8 +59,9 @@ def init_app(app: Flask) -> None:
     from connector.activities.views import blp as activities_blp
     from connector.email_templates.views import blp as templates_blp
     from connector.lookup.views import blp as lookup_blp
+    from connector.outlook.views import blp as outlook_blp
     from connector.records.views import blp as records_blp
 
-    for blueprint in (lookup_blp, records_blp, activities_blp, templates_blp):
+    for blueprint in (lookup_blp, records_blp, activities_blp, templates_blp, outlook_blp):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.extensions["connector.api"] = api

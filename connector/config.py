@@ -72,6 +72,7 @@ def load_config(
         "GOOGLE_SERVICE_ACCOUNT": environ.get("CONNECTOR_GOOGLE_SERVICE_ACCOUNT", ""),
         "GOOGLE_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_CLIENT_ID", ""),
         "GMAIL_API_URL": environ.get("CONNECTOR_GMAIL_API_URL", "https://gmail.googleapis.com/"),
+        "GRAPH_API_URL": environ.get("CONNECTOR_GRAPH_API_URL", "https://graph.microsoft.com/v1.0"),
         "ENCRYPTION_KEY": environ.get("CONNECTOR_ENCRYPTION_KEY") or None,
         "GOOGLE_OAUTH_CLIENT_ID": environ.get("CONNECTOR_GOOGLE_OAUTH_CLIENT_ID", ""),
         "GOOGLE_OAUTH_CLIENT_SECRET": environ.get("CONNECTOR_GOOGLE_OAUTH_CLIENT_SECRET", ""),

@@ -8,14 +8,25 @@ from typing import Any
 class ServiceError(Exception):
     status_code = 400
 
-    def __init__(self, message: str, errors: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        errors: dict[str, Any] | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
+        # Fields added to the error body, e.g. where to sign in to fix it.
+        self.extra = extra or {}
 
 
 class InvalidInput(ServiceError):
     status_code = 400
+
+
+class Forbidden(ServiceError):
+    status_code = 403
 
 
 class NotFound(ServiceError):
@@ -28,3 +39,9 @@ class Conflict(ServiceError):
 
 class PayloadTooLarge(ServiceError):
     status_code = 413
+
+
+class UpstreamUnavailable(ServiceError):
+    """A provider the request depends on (Graph, Gmail, an identity provider) failed."""
+
+    status_code = 502

@@ -32,10 +32,18 @@ def _service_error(error: ServiceError) -> ResponseReturnValue:
     }
     if error.errors:
         body["errors"] = error.errors
+    body.update({k: v for k, v in error.extra.items() if k not in body})
     return jsonify(body), error.status_code
 
 
-_STATUS_NAMES = {400: "Bad Request", 404: "Not Found", 409: "Conflict", 413: "Content Too Large"}
+_STATUS_NAMES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Content Too Large",
+    502: "Bad Gateway",
+}
 
 
 def init_app(app: Flask) -> None:

@@ -67,7 +67,8 @@ OFFICE_MOCK = """
                  DialogMessageReceived: "dialogMessageReceived" },
     onReady: (callback) => setTimeout(() => callback({ host: "Outlook" }), 0),
     context: {
-      requirements: { isSetSupported: () => true },
+      // Every requirement set, but nested app authentication only where the test says so.
+      requirements: { isSetSupported: (name) => name !== "NestedAppAuth" || config.naa },
       ui: {
         displayDialogAsync: (url, options, callback) => {
           window.__dialogUrl = url;
@@ -84,6 +85,8 @@ OFFICE_MOCK = """
         item,
         userProfile: { emailAddress: "ann@acme.test" },
         addHandlerAsync: (type, handler) => window.__itemChanged.push(handler),
+        // Graph's id for the item, where the test gives one (Mailbox 1.3).
+        convertToRestId: (id, version) => (config.item && config.item.restId) || null,
       },
     },
   };
@@ -124,8 +127,15 @@ def pane(app, caller, browser):
             ),
         )
 
-        def open_pane(item: dict | None, msal: str | None = None, old: bool = False) -> object:
-            config = {"apiKey": None if msal else caller.key, "item": item, "oldClient": old}
+        def open_pane(
+            item: dict | None, msal: str | None = None, old: bool = False, naa: bool = True
+        ) -> object:
+            config = {
+                "apiKey": None if msal else caller.key,
+                "item": item,
+                "oldClient": old,
+                "naa": naa,
+            }
             page.add_init_script(f"window.__officeConfig = {json.dumps(config)};")
             page.add_init_script(OFFICE_MOCK)
             if msal:

@@ -1,9 +1,89 @@
-"""What the Outlook task pane asks the service for before it signs in."""
+"""What the Outlook task pane asks of the service: its sign-in settings, and sending replies."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from flask.views import MethodView
+
+from connector.accounts import microsoft
+from connector.accounts.sending import ConsentRequired
+from connector.api import Blueprint
+from connector.auth import login_required
+from connector.context import Ctx
+from connector.errors import Forbidden, NotFound, UpstreamUnavailable
+from connector.outlook import schemas, service
+from connector.outlook.graph import GraphClient, GraphError, MessageGone
+from connector.records.models import RecordType
+from connector.records.service import RecordRef
+from connector.web import service_ctx
+
+log = logging.getLogger(__name__)
+blp = Blueprint("outlook", __name__, description="Acting from the Outlook add-in")
+
+
+def _graph_sender(ctx: Ctx) -> service.SendReply:
+    """Sends through Graph as the request's user, with a token from their stored consent."""
+    config = current_app.config
+
+    def send(message_id: str, reply_html: str) -> dict[str, Any]:
+        token = microsoft.graph_token(
+            ctx.session,
+            ctx.store,
+            current_app.extensions["connector.token_cipher"],
+            microsoft.MicrosoftClient.from_config(config),
+            ctx.user,
+        )
+        return GraphClient(config["GRAPH_API_URL"], token).send_reply(message_id, reply_html)
+
+    return send
+
+
+@blp.route("/outlook/replies")
+class Replies(MethodView):
+    decorators = [login_required]
+
+    @blp.arguments(schemas.ReplyIn)
+    @blp.response(201, schemas.ReplyOut)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Send a template as a reply now, through Microsoft Graph as the user, and log it.
+
+        403 with `sign_in_url` when the user has not allowed sending (or the consent
+        was revoked or expired): open it, sign in, then try again.
+        """
+        ctx = service_ctx()
+        record = data.get("record")
+        ref = RecordRef(RecordType(record["type"]), record["id"]) if record else None
+        try:
+            result = service.send_reply(
+                ctx,
+                _graph_sender(ctx),
+                message_id=data["message_id"],
+                template_id=data["template_id"],
+                record=ref,
+            )
+        except ConsentRequired as exc:
+            log.info("Outlook send needs consent for user %s: %s", ctx.user.id, exc)
+            raise Forbidden(
+                "Allow the connector to send mail for you: sign in, then send again.",
+                extra={
+                    "reason": "consent_required",
+                    "sign_in_url": current_app.config["PUBLIC_URL"]
+                    + "/connect?client=outlook&scope=mail.send",
+                },
+            ) from exc
+        except MessageGone as exc:
+            raise NotFound("That email is no longer in your mailbox.") from exc
+        except (GraphError, microsoft.MicrosoftUnavailable) as exc:
+            log.warning("Outlook send failed: %s", exc)
+            raise UpstreamUnavailable(
+                "Microsoft could not be reached, so nothing was sent. Try again in a moment."
+            ) from exc
+        ctx.session.commit()
+        return result
 
 
 def init_app(app: Flask) -> None:

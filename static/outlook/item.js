@@ -55,6 +55,19 @@
     return date && !isNaN(date.getTime()) ? date.toISOString() : null;
   }
 
+  /* The item's id for Microsoft Graph (REST v2.0), which Office.js gives in EWS form.
+   * Null where the client cannot convert it (then the pane offers no "Send"). */
+  function restId(mailbox, item) {
+    if (!item.itemId || typeof mailbox.convertToRestId !== "function") return null;
+    const enums = typeof Office !== "undefined" && Office.MailboxEnums;
+    const version = (enums && enums.RestVersion && enums.RestVersion.v2_0) || "v2.0";
+    try {
+      return mailbox.convertToRestId(item.itemId, version) || null;
+    } catch (error) {
+      return null;
+    }
+  }
+
   /* The item as plain data, or null when no message is selected. */
   async function readItem(mailbox, options) {
     const item = mailbox && mailbox.item;
@@ -64,6 +77,7 @@
     const file = await readEml(item);
     return {
       itemId: item.itemId || null,
+      restId: restId(mailbox, item),
       subject: item.subject || "",
       from: address(item.from),
       sender: address(item.sender),

@@ -81,7 +81,12 @@
       error.unauthorized = true;
       throw error;
     }
-    if (!response.ok) throw new Error(data.message || "The connector answered " + response.status + ".");
+    if (!response.ok) {
+      const error = new Error(data.message || "The connector answered " + response.status + ".");
+      error.status = response.status;
+      error.data = data;
+      throw error;
+    }
     return data;
   }
 
@@ -101,9 +106,7 @@
     } },
       h("label", { for: "api-key", text: "Your connector API key" }), input,
       h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Connect" })));
-    const canDialog = !!(window.Office && Office.context && Office.context.ui &&
-      typeof Office.context.ui.displayDialogAsync === "function");
-    const signIn = canDialog
+    const signIn = canOpenDialog()
       ? h("div", { class: "actions" }, h("button", { class: "primary", type: "button", text: "Sign in", onclick: signInDialog }))
       : null;
     show(h("h1", { text: "Connect to your records" }),
@@ -112,9 +115,23 @@
     (signIn ? signIn.querySelector("button") : input).focus();
   }
 
-  /* Sign-in in Office's dialog; its last page hands over a new API key (messageParent). */
+  function canOpenDialog() {
+    return !!(window.Office && Office.context && Office.context.ui &&
+      typeof Office.context.ui.displayDialogAsync === "function");
+  }
+
+  function keepKey(apiKey) {
+    try { window.localStorage.setItem(KEY_STORAGE, apiKey); } catch (e) { /* private mode */ }
+    state.token = null;
+  }
+
   function signInDialog() {
-    const url = window.location.origin + "/connect?client=outlook";
+    openSignIn(window.location.origin + "/connect?client=outlook", load);
+  }
+
+  /* Sign-in in Office's dialog; its last page hands over a new API key (messageParent),
+   * which the pane keeps before calling `then`. */
+  function openSignIn(url, then) {
     Office.context.ui.displayDialogAsync(url, { height: 60, width: 30 }, function (result) {
       if (result.status !== "succeeded" && result.status !== 0) {
         return toast("The sign-in window could not open. Allow pop-ups and try again.", true);
@@ -125,9 +142,8 @@
         let message = {};
         try { message = JSON.parse(arg.message); } catch (e) { /* not ours */ }
         if (!message.apiKey) return toast("Sign-in did not complete.", true);
-        try { window.localStorage.setItem(KEY_STORAGE, message.apiKey); } catch (e) { /* private mode */ }
-        state.token = null;
-        load();
+        keepKey(message.apiKey);
+        then();
       });
     });
   }
@@ -347,10 +363,15 @@
   async function templateScreen(result) {
     const templates = await api("GET", "/templates").catch(function (e) { toast(e.message, true); return null; });
     if (!templates) return;
+    const canSend = !!state.item.restId;
     const buttons = templates.map(function (t) {
-      return h("li", {}, h("button", { class: "link", type: "button", text: t.name, onclick: function (event) {
+      return h("li", { class: "template" }, h("button", { class: "link", type: "button", text: t.name, onclick: function (event) {
         busy(event.currentTarget, reply(t, result).catch(function (e) { toast(e.message, true); }));
-      } }), h("span", { class: "sub", text: t.subject }));
+      } }), h("span", { class: "sub", text: t.subject }),
+      canSend ? h("button", { type: "button", class: "small", text: "Send…", "aria-label": "Send " + t.name + " now",
+        onclick: function (event) {
+          busy(event.currentTarget, sendPreview(t, result).catch(function (e) { toast(e.message, true); }));
+        } }) : null);
     });
     slot(h("div", { class: "panel" }, h("h2", { text: "Reply with a template" }),
       buttons.length ? h("ul", { class: "items" }, ...buttons) : h("p", { class: "muted", text: "No templates yet." })));
@@ -366,6 +387,57 @@
     } else {
       item.displayReplyForm({ htmlBody: html });
     }
+  }
+
+  /* What "Send" will send, as text, before it goes: a sent email cannot be taken back. */
+  async function sendPreview(template, result) {
+    const rendered = await api("POST", "/templates/" + template.id + "/render", { record: recordOf(result) });
+    const send = h("button", { class: "primary", type: "button", text: "Send now" });
+    const panel = h("div", { class: "panel", role: "region", "aria-label": "Send reply" },
+      h("h2", { text: "Send this reply now?" }),
+      // createReply answers the message's sender, whoever the card is about.
+      h("p", { class: "muted", text: "To " + replyTo() + ", in this conversation, from your mailbox." }),
+      h("div", { class: "preview", text: rendered.body_text }),
+      h("div", { class: "actions" }, send,
+        h("button", { type: "button", text: "Cancel", onclick: function () { templateScreen(result); } })));
+    send.addEventListener("click", function () {
+      busy(send, sendReply(template, result).catch(function (e) { toast(e.message, true); }));
+    });
+    slot(panel);
+  }
+
+  function replyTo() {
+    const sender = state.item.from || state.item.sender;
+    return sender ? sender.email : "the sender";
+  }
+
+  async function sendReply(template, result) {
+    const record = recordOf(result);
+    let sent;
+    try {
+      sent = await api("POST", "/outlook/replies", { message_id: state.item.restId, template_id: template.id, record: record });
+    } catch (e) {
+      if (e.data && e.data.reason === "consent_required") return consentPanel(e.data.sign_in_url, template, result);
+      throw e;
+    }
+    toast(sent.activity_id ? "Reply sent and logged." : "Reply sent.");
+    await refresh();
+  }
+
+  /* Sending needs the user's consent (Mail.Send): sign in, then the reply goes. */
+  function consentPanel(url, template, result) {
+    const retry = function () {
+      sendReply(template, result).catch(function (e) { toast(e.message, true); });
+    };
+    const button = h("button", { class: "primary", type: "button", text: "Sign in to send", onclick: function () {
+      if (canOpenDialog()) return openSignIn(url, retry);
+      window.open(url, "_blank", "noopener");
+      toast("After signing in, send the reply again.");
+    } });
+    slot(h("div", { class: "panel", role: "region", "aria-label": "Allow sending" },
+      h("h2", { text: "Allow sending" }),
+      h("p", { text: "To send replies for you, the connector needs your permission to send mail. Sign in and allow it; the reply goes as soon as you have." }),
+      h("div", { class: "actions" }, button)));
   }
 
   async function openRecord(button, record) {

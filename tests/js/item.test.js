@@ -87,3 +87,12 @@ test("a body API that throws is reported too", async () => {
   const data = await readItem(mailbox({ body: { getAsync() { throw new Error("boom"); } } }));
   assert.equal(data.bodyError, "boom");
 });
+
+test("gives Graph's REST id where the client converts it, and none otherwise", async () => {
+  const box = mailbox();
+  assert.equal((await readItem(box)).restId, null);
+  box.convertToRestId = (id, version) => `rest(${id},${version})`;
+  assert.equal((await readItem(box)).restId, "rest(AAMk-1,v2.0)");
+  box.convertToRestId = () => { throw new Error("not in compose"); };
+  assert.equal((await readItem(box)).restId, null);
+});
