@@ -14,6 +14,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
     from connector import api, auth, db, health, record_links, store, web
     from connector.config import load_config
+    from connector.ids import IdConverter
 
     app = Flask(
         __name__,
@@ -26,6 +27,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(os.environ, Path(app.instance_path), overrides))
     app.config.update(overrides)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Before any route is added: every <int:...> in a URL is a bounded id.
+    app.url_map.converters["int"] = IdConverter
 
     db.init_app(app)
     store.init_app(app)

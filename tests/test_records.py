@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import create_company, create_contact, create_lead, email_json
 
 
@@ -233,3 +235,37 @@ def test_record_links(caller, client, make_caller) -> None:
         == 404
     )
     assert caller.post("/api/v1/record-links", json={"type": "x", "id": 1}).status_code == 400
+
+
+TOO_BIG = 2**70  # no row has such an id; SQLite and int4 columns cannot even hold it
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", f"/api/v1/contacts/{TOO_BIG}", None, 404),
+        ("PATCH", f"/api/v1/tasks/{TOO_BIG}", {"done": True}, 404),
+        ("GET", f"/api/v1/activities/{TOO_BIG}", None, 404),
+        ("GET", f"/api/v1/attachments/{TOO_BIG}", None, 404),
+        ("POST", f"/api/v1/templates/{TOO_BIG}/render", {}, 404),
+        ("POST", "/api/v1/leads", {"title": "x", "contact_id": TOO_BIG}, 400),
+        (
+            "POST",
+            "/api/v1/contacts",
+            {"name": "x", "emails": ["x@y.test"], "company_id": TOO_BIG},
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/tasks",
+            {"title": "x", "record": {"type": "contact", "id": TOO_BIG}},
+            400,
+        ),
+        ("POST", "/api/v1/record-links", {"type": "contact", "id": TOO_BIG}, 400),
+        ("POST", "/api/v1/outlook/replies", {"message_id": "m", "template_id": TOO_BIG}, 400),
+    ],
+)
+def test_ids_too_large_for_any_row_are_4xx(caller, method, path, body, status) -> None:
+    response = caller.client.open(path, method=method, json=body, headers=caller.headers)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.json["code"] == status

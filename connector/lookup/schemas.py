@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from connector.ids import ID_RANGE
 from connector.records.models import RecordType
 
 RECORD_TYPES = [t.value for t in RecordType]
@@ -11,7 +12,7 @@ RECORD_TYPES = [t.value for t in RecordType]
 
 class RecordRefSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(RECORD_TYPES))
-    id = fields.Integer(required=True, validate=validate.Range(min=1))
+    id = fields.Integer(required=True, validate=ID_RANGE)
 
 
 class NamedRefSchema(Schema):

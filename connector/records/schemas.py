@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from connector.activities.schemas import EmailIn
+from connector.ids import ID_RANGE
 from connector.lookup.schemas import RecordRefSchema
 from connector.records.models import LeadStage, TicketPriority, TicketStatus
 
@@ -30,6 +31,7 @@ class ContactIn(Schema):
     job_title = fields.String(allow_none=True, validate=validate.Length(max=200))
     company_id = fields.Integer(
         allow_none=True,
+        validate=ID_RANGE,
         metadata={"description": "Omit both this and new_company to use the company of the domain"},
     )
     new_company = fields.Nested(CompanyIn, allow_none=True)
@@ -47,9 +49,9 @@ class LeadIn(Schema):
         allow_none=True, places=2, validate=validate.Range(min=0, max=10**12)
     )
     probability = fields.Integer(load_default=10, validate=validate.Range(min=0, max=100))
-    contact_id = fields.Integer(allow_none=True)
-    company_id = fields.Integer(allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
+    contact_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    company_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    owner_id = fields.Integer(allow_none=True, validate=ID_RANGE)
     email = fields.Nested(
         EmailIn,
         metadata={
@@ -72,9 +74,9 @@ class TicketIn(Schema):
         load_default=TicketPriority.NORMAL.value,
         validate=validate.OneOf([p.value for p in TicketPriority]),
     )
-    contact_id = fields.Integer(allow_none=True)
-    company_id = fields.Integer(allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
+    contact_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    company_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    owner_id = fields.Integer(allow_none=True, validate=ID_RANGE)
     email = fields.Nested(EmailIn, metadata={"description": "As for leads"})
 
 
@@ -83,7 +85,7 @@ class TaskIn(Schema):
     due_date = fields.Date(allow_none=True)
     record = fields.Nested(RecordRefSchema, allow_none=True)
     assignee_id = fields.Integer(
-        allow_none=True, metadata={"description": "Defaults to the caller"}
+        allow_none=True, validate=ID_RANGE, metadata={"description": "Defaults to the caller"}
     )
 
 
@@ -91,7 +93,7 @@ class TaskPatch(Schema):
     title = fields.String(validate=TITLE)
     due_date = fields.Date(allow_none=True)
     done = fields.Boolean()
-    assignee_id = fields.Integer(allow_none=True)
+    assignee_id = fields.Integer(allow_none=True, validate=ID_RANGE)
 
 
 class TaskListArgs(Schema):
