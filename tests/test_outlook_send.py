@@ -52,7 +52,9 @@ def graph(app, caller, runner, monkeypatch, tmp_path) -> Any:
         yield fake
 
 
-def link_microsoft(app, caller, scopes=("User.Read", "Mail.Send", "openid")) -> None:
+def link_microsoft(
+    app, caller, scopes=("User.Read", "Mail.ReadWrite", "Mail.Send", "openid")
+) -> None:
     """A Microsoft account linked at sign-in: its refresh token, no msal cache yet."""
     with session_scope(app) as session:
         user = session.get(User, caller.user_id)
@@ -102,9 +104,10 @@ def test_send_replies_in_the_thread_and_logs_the_reply(app, caller, graph, reply
     body = sent["body"]["content"]
     assert body.index("Dear Hank") < body.index("Could you send a quote?")
     assert body.startswith('<html><head></head><body dir="ltr"><p>Dear Hank,</p>')
-    # The access token came from the stored refresh token, for Mail.Send.
+    # The access token came from the stored refresh token, for both permissions.
     [grant] = graph.idp.token_requests
-    assert grant["grant_type"] == "refresh_token" and "Mail.Send" in grant["scope"].split()
+    assert grant["grant_type"] == "refresh_token"
+    assert {"Mail.ReadWrite", "Mail.Send"} <= set(grant["scope"].split())
     assert set(graph.bearers) == {"eyJ.fake-graph-access-1"}
     # The sent reply is logged on the contact, under the Message-ID it travels with.
     [activity] = activities(app)
@@ -135,10 +138,18 @@ def test_the_token_is_cached_for_every_worker_and_refresh_tokens_rotate(
         assert cipher.decrypt(account.refresh_token_encrypted) == "0.fake-ms-refresh-rotated-1"
 
 
+@pytest.mark.parametrize(
+    "scopes",
+    [
+        ("User.Read", "openid"),
+        # Sending alone is not enough: createReply makes a draft, which needs Mail.ReadWrite.
+        ("User.Read", "Mail.Send"),
+    ],
+)
 def test_without_consent_to_send_the_pane_is_told_where_to_sign_in(
-    app, caller, graph, reply_to
+    app, caller, graph, reply_to, scopes
 ) -> None:
-    link_microsoft(app, caller, scopes=("User.Read", "openid"))
+    link_microsoft(app, caller, scopes=scopes)
     response = caller.post("/api/v1/outlook/replies", json=reply_to)
     assert response.status_code == 403
     assert response.json["reason"] == "consent_required"
@@ -152,23 +163,34 @@ def test_no_linked_account_needs_consent_too(app, caller, graph, reply_to) -> No
     assert response.status_code == 403 and response.json["reason"] == "consent_required"
 
 
-@pytest.mark.parametrize("case", ["revoked", "graph refuses the token"])
+@pytest.mark.parametrize(
+    "case",
+    ["revoked", "consent withdrawn", "graph refuses the token", "graph refuses to send"],
+)
 def test_a_revoked_consent_asks_to_sign_in_again(app, caller, graph, reply_to, case) -> None:
     link_microsoft(app, caller)
     if case == "revoked":
         graph.idp.mode = "revoked"
-    else:
+    elif case == "consent withdrawn":
+        # The stored grant no longer covers Mail.ReadWrite: Entra says invalid_grant.
+        graph.idp.refresh_tokens["0.fake-ms-refresh-secret"] = {"User.Read", "Mail.Send"}
+    elif case == "graph refuses the token":
         graph.mode = "unauthorized"
+    else:
+        graph.mode = "send_refused"
     response = caller.post("/api/v1/outlook/replies", json=reply_to)
     assert response.status_code == 403, response.json
     assert response.json["reason"] == "consent_required"
     assert graph.sent == [] and activities(app) == []
+    # A draft made before the refusal is not left in the user's Drafts.
+    assert graph.drafts == {}
 
 
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [
         ({"message_id": "AAMkGone"}, 404, "no longer in your mailbox"),
+        ({"message_id": "not-an-exchange-id"}, 400, "does not know that message"),
         ({"template_id": 999_999}, 404, "template"),
         ({"record": {"type": "contact", "id": 999_999}}, 404, "no contact"),
         ({"record": {"type": "planet", "id": 1}}, 400, "not valid"),
@@ -183,13 +205,47 @@ def test_bad_requests_send_nothing(app, caller, graph, reply_to, change, status,
     assert graph.sent == [] and activities(app) == []
 
 
-def test_graph_unavailable_is_a_clear_502(app, caller, graph, reply_to) -> None:
+@pytest.mark.parametrize("mode", ["error", "patch_error"])
+def test_graph_failing_before_the_send_is_a_502_and_leaves_no_draft(
+    app, caller, graph, reply_to, mode
+) -> None:
     link_microsoft(app, caller)
-    graph.mode = "error"
+    graph.mode = mode
     response = caller.post("/api/v1/outlook/replies", json=reply_to)
     assert response.status_code == 502
-    assert response.json["message"].startswith("Microsoft could not be reached")
-    assert activities(app) == []
+    assert "nothing was sent" in response.json["message"]
+    assert "reason" not in response.json
+    assert graph.sent == [] and graph.drafts == {} and activities(app) == []
+    # The refresh token Entra rotated on the way is kept all the same.
+    with session_scope(app) as session:
+        account = session.scalar(sa.select(LinkedAccount))
+        cipher = app.extensions["connector.token_cipher"]
+        assert cipher.decrypt(account.refresh_token_encrypted) == "0.fake-ms-refresh-rotated-1"
+
+
+@pytest.mark.parametrize("mode", ["send_error", "send_hangs"])
+def test_a_send_without_an_answer_is_reported_as_unconfirmed(
+    app, caller, graph, reply_to, mode, monkeypatch
+) -> None:
+    from connector.outlook import graph as graph_module
+
+    monkeypatch.setattr(graph_module, "TIMEOUT_SECONDS", 0.5)
+    link_microsoft(app, caller)
+    graph.mode, graph.hang_seconds = mode, 1.5
+    response = caller.post("/api/v1/outlook/replies", json=reply_to)
+    assert response.status_code == 502
+    assert response.json["reason"] == "send_unconfirmed"
+    assert "Look in Sent Items" in response.json["message"]
+    # Exchange did send it: the user is not told otherwise, and nothing is logged twice.
+    assert len(graph.sent) == 1 and activities(app) == []
+
+
+def test_entra_failing_is_a_502_not_a_sign_in(app, caller, graph, reply_to) -> None:
+    link_microsoft(app, caller)
+    graph.idp.mode = "server_error"
+    response = caller.post("/api/v1/outlook/replies", json=reply_to)
+    assert response.status_code == 502 and "reason" not in response.json
+    assert graph.sent == [] and activities(app) == []
 
 
 def test_another_organizations_record_is_not_replied_for(
@@ -241,7 +297,7 @@ def test_the_pane_previews_asks_for_consent_then_sends(app, caller, graph, reply
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "outlook-send-preview.png"), full_page=True)
     preview.get_by_role("button", name="Send now").click()
-    # No consent yet: the pane offers the sign-in dialog, asking for Mail.Send.
+    # No consent yet: the pane offers the sign-in dialog, asking for the mail permissions.
     consent = page.get_by_role("region", name="Allow sending")
     page.screenshot(path=str(ARTIFACTS / "outlook-send-consent.png"), full_page=True)
     consent.get_by_role("button", name="Sign in to send").click()
@@ -273,10 +329,30 @@ def test_signing_in_to_send_asks_microsoft_for_mail_send(app, caller, graph, rep
         tls_page.get_by_role("link", name="Accept").click()
         tls_page.get_by_text("Returning to Outlook").wait_for()
     [account] = linked(app)
-    assert "Mail.Send" in account.scopes
+    assert {"Mail.ReadWrite", "Mail.Send"} <= set(account.scopes)
     [code_grant] = graph.idp.token_requests
-    assert "Mail.Send" in code_grant["scope"].split()
+    assert {"Mail.ReadWrite", "Mail.Send"} <= set(code_grant["scope"].split())
     # The access token from sign-in is in msal's shared cache: sending needs no refresh.
     assert caller.post("/api/v1/outlook/replies", json=reply_to).status_code == 201
     assert len(graph.idp.token_requests) == 1
     assert graph.bearers[-1] == "eyJ.fake-graph-access"
+
+
+def test_the_pane_does_not_offer_a_second_send_when_the_first_is_unconfirmed(
+    app,
+    caller,
+    graph,
+    reply_to,
+    pane,  # noqa: F811
+) -> None:
+    link_microsoft(app, caller)
+    graph.mode = "send_error"
+    page = pane(item(restId=ORIGINAL_ID), naa=False)
+    page.get_by_role("heading", name="Hank Scorpio").wait_for()
+    page.get_by_role("button", name="Reply with template").click()
+    page.get_by_role("button", name="Send Hello now").click()
+    page.get_by_role("region", name="Send reply").get_by_role("button", name="Send now").click()
+    notice = page.get_by_role("region", name="Send not confirmed")
+    notice.get_by_text("Look in Sent Items", exact=False).wait_for()
+    assert page.get_by_role("button", name="Send now").count() == 0
+    assert len(graph.sent) == 1 and activities(app) == []

@@ -257,14 +257,17 @@ def test_microsoft_sign_in_links_the_account(app, ms_idp, tls_page) -> None:
         ("wrong nonce", "does not belong to this sign-in"),
         ("denied consent", "cancelled"),
         ("token endpoint error", "did not complete the sign-in"),
+        ("token endpoint down", "did not complete the sign-in"),
         ("unbound tenant", "not a user of this connector"),
     ],
 )
 def test_microsoft_refusals_store_nothing(app, ms_idp, tls_page, case, expected) -> None:
     fake, base = ms_idp
-    fake.mode = {"wrong nonce": "wrong_nonce", "token endpoint error": "token_error"}.get(
-        case, "ok"
-    )
+    fake.mode = {
+        "wrong nonce": "wrong_nonce",
+        "token endpoint error": "token_error",
+        "token endpoint down": "server_error",
+    }.get(case, "ok")
     if case == "unbound tenant":
         from tests.fakes.microsoft import OTHER_TENANT
 
@@ -394,3 +397,19 @@ def test_allow_domain_command(app, runner, make_caller) -> None:
         ).exit_code
         == 0
     )
+
+
+def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monkeypatch) -> None:
+    """The other sign-in created the user between our look-up and our insert."""
+    from connector.accounts import views
+    from connector.orgs.models import User
+    from connector.orgs.service import find_user
+
+    make_caller(email="cleo@acme.test")
+    runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
+    lookups = iter([None])
+    monkeypatch.setattr(views, "find_user", lambda db, email: next(lookups, find_user(db, email)))
+    with app.app_context(), session_scope(app) as session:
+        user = views._user_or_sign_up(session, "cleo@acme.test", "Cleo", lambda org: True)
+        assert user is not None and user.email == "cleo@acme.test"
+        assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 1

@@ -8,11 +8,12 @@ access token fetched by one is reused by the others until it expires.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msal
+from msal.exceptions import MsalError
 from requests import RequestException
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,14 @@ from connector.accounts.service import linked_account
 from connector.orgs.models import User
 from connector.store import SharedStore
 
-# Graph's delegated permission to send as the user. Entra reports granted Graph
-# scopes either bare or as full URLs, so both spellings count.
-MAIL_SEND_SCOPE = "Mail.Send"
+# Graph's delegated permissions to reply as the user: createReply and updating the
+# draft need Mail.ReadWrite, sending it Mail.Send. Entra reports granted Graph scopes
+# either bare or as full URLs, so both spellings count.
+REPLY_SCOPES = ("Mail.ReadWrite", "Mail.Send")
 _GRAPH_RESOURCE = "https://graph.microsoft.com/"
+# What Entra answers when only the user can fix it, by signing in (and consenting) again.
+# Anything else (invalid_client, temporarily_unavailable, server_error) is ours or Entra's.
+_SIGN_IN_AGAIN = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
 
 
 class MicrosoftUnavailable(Exception):
@@ -92,32 +97,38 @@ def graph_token(
     cipher: TokenCipher,
     client: MicrosoftClient,
     user: User,
-    scope: str = MAIL_SEND_SCOPE,
+    scopes: Sequence[str] = REPLY_SCOPES,
 ) -> str:
-    """An access token for Graph with `scope`, from msal's cache or the stored refresh token.
+    """An access token for Graph with `scopes`, from msal's cache or the stored refresh token.
 
-    Raises ConsentRequired when the user never granted the scope, or revoked it, or
-    the refresh token expired; MicrosoftUnavailable when Entra cannot be reached.
+    Raises ConsentRequired when the user never granted them, or revoked them, or the
+    refresh token expired; MicrosoftUnavailable when Entra cannot be reached or fails.
     """
     account = linked_account(session, user, Provider.MICROSOFT)
-    if account is None or not has_scope(account.scopes, scope):
-        raise ConsentRequired(f"no consent for {scope}")
+    if account is None:
+        raise ConsentRequired("no Microsoft account linked")
+    missing = [s for s in scopes if not has_scope(account.scopes, s)]
+    if missing:
+        raise ConsentRequired(f"no consent for {', '.join(missing)}")
     cache = load_cache(store, cipher, user.id)
     app = msal_app(client, cache)
     try:
         result = None
         # The cache is this user's alone, so any account in it is theirs.
         for cached in app.get_accounts():
-            result = app.acquire_token_silent([scope], account=cached)
+            result = app.acquire_token_silent(list(scopes), account=cached)
             if result:
                 break
         if not result or "access_token" not in result:
-            result = _redeem_refresh_token(app, cipher, account, scope)
-    except (RequestException, ValueError) as exc:
+            result = _redeem_refresh_token(app, cipher, account, list(scopes))
+    except (RequestException, ValueError, MsalError) as exc:
         raise MicrosoftUnavailable(str(exc)) from exc
     if "access_token" not in result:
-        # invalid_grant and friends: revoked, expired, or the password changed.
-        raise ConsentRequired(str(result.get("error_description") or result.get("error")))
+        reason = f"{result.get('error')}: {result.get('error_description')}"
+        if result.get("error") in _SIGN_IN_AGAIN:
+            # Revoked, expired, not consented, or the password changed.
+            raise ConsentRequired(reason)
+        raise MicrosoftUnavailable(reason)
     refresh_token = result.get("refresh_token")
     if refresh_token:
         # Entra rotates refresh tokens; keep the newest one in the database too.
@@ -130,7 +141,7 @@ def _redeem_refresh_token(
     app: msal.ConfidentialClientApplication,
     cipher: TokenCipher,
     account: LinkedAccount,
-    scope: str,
+    scopes: list[str],
 ) -> dict:
     if account.refresh_token_encrypted is None:
         raise ConsentRequired("no refresh token")
@@ -138,4 +149,4 @@ def _redeem_refresh_token(
         refresh_token = cipher.decrypt(account.refresh_token_encrypted)
     except DecryptionError as exc:
         raise ConsentRequired("the stored token cannot be read") from exc
-    return app.acquire_token_by_refresh_token(refresh_token, scopes=[scope])
+    return app.acquire_token_by_refresh_token(refresh_token, scopes=scopes)

@@ -29,9 +29,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from google_auth_oauthlib.flow import Flow
+from msal.exceptions import MsalError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector.accounts import microsoft, service
 from connector.accounts.crypto import TokenCipher
@@ -39,7 +42,13 @@ from connector.accounts.models import LinkedAccount, Provider
 from connector.db import get_session
 from connector.gmail.tokens import InvalidToken
 from connector.orgs.models import ApiKey, Organization, User
-from connector.orgs.service import create_user, find_user, issue_key, org_for_sign_in_domain
+from connector.orgs.service import (
+    ConflictError,
+    create_user,
+    find_user,
+    issue_key,
+    org_for_sign_in_domain,
+)
 from connector.orgs.service import revoke_key as revoke
 from connector.store import get_store
 
@@ -233,7 +242,7 @@ def google_callback() -> ResponseReturnValue:
 
 MS_SCOPES = ["User.Read"]
 # Graph permissions a feature may ask for when it first needs them (incremental consent).
-EXTRA_MS_SCOPES = {"mail.send": microsoft.MAIL_SEND_SCOPE}
+EXTRA_MS_SCOPES = {"mail.send": list(microsoft.REPLY_SCOPES)}
 
 
 @bp.get("/auth/microsoft/start")
@@ -242,12 +251,16 @@ def microsoft_start() -> ResponseReturnValue:
     if not config["MS_CLIENT_ID"] or not config["MS_CLIENT_SECRET"]:
         return refused("Microsoft sign-in is not configured on this connector.", 503)
     try:
-        extra = [EXTRA_MS_SCOPES[s] for s in request.args.getlist("scope") if s in EXTRA_MS_SCOPES]
+        extra = [
+            scope
+            for name in request.args.getlist("scope")
+            for scope in EXTRA_MS_SCOPES.get(name, [])
+        ]
         client = microsoft.MicrosoftClient.from_config(config)
         flow = microsoft.msal_app(client).initiate_auth_code_flow(
             MS_SCOPES + extra, redirect_uri=config["PUBLIC_URL"] + "/auth/microsoft/callback"
         )
-    except (ValueError, RequestException) as exc:
+    except (ValueError, RequestException, MsalError) as exc:
         log.warning("Microsoft sign-in could not start: %s", exc)
         return refused("Microsoft sign-in is unavailable right now.", 502)
     record = {"browser": _browser_id(), "flow": flow, "client": _client()}
@@ -269,7 +282,11 @@ def microsoft_callback() -> ResponseReturnValue:
     app = microsoft.msal_app(microsoft.MicrosoftClient.from_config(current_app.config), cache)
     try:
         result = app.acquire_token_by_auth_code_flow(record["flow"], request.args.to_dict())
-    except (ValueError, RequestException, RuntimeError) as exc:
+    except (RequestException, MsalError) as exc:
+        # Entra unreachable, or answering 5xx.
+        log.warning("Microsoft token exchange failed: %s", exc)
+        return refused("Microsoft did not complete the sign-in. Try again in a moment.", 502)
+    except (ValueError, RuntimeError) as exc:
         # msal raises on a state or nonce that does not match the flow it started.
         log.warning("Microsoft sign-in refused: %s", exc)
         return refused("Microsoft's answer does not belong to this sign-in.")
@@ -312,7 +329,7 @@ def microsoft_callback() -> ResponseReturnValue:
 
 
 def _user_or_sign_up(
-    db: Any, email: str, name: str, vouches_for: Callable[[Organization], bool]
+    db: Session, email: str, name: str, vouches_for: Callable[[Organization], bool]
 ) -> User | None:
     """The connector user with this address; or, where the address's domain is one of an
     organization's sign-in domains and the identity provider vouches for that
@@ -323,8 +340,14 @@ def _user_or_sign_up(
     org = org_for_sign_in_domain(db, email)
     if org is None or not vouches_for(org):
         return None
+    try:
+        with db.begin_nested():
+            user = create_user(db, org, email, name.strip() or email.partition("@")[0])
+    except (ConflictError, IntegrityError):
+        # The same person's other sign-in (another tab, the other add-in) won the race.
+        return find_user(db, email)
     log.info("Sign-in created user %s in organization %s", email, org.id)
-    return create_user(db, org, email, name.strip() or email.partition("@")[0])
+    return user
 
 
 def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseReturnValue:

@@ -2,11 +2,17 @@
 
 createReply makes a draft that Exchange threads for us (To, "RE:" subject,
 In-Reply-To, References, the conversation and the quoted original); the
-connector puts its text above the quote, then sends the draft.
+connector puts its text above the quote, then sends the draft. createReply and
+the update need Mail.ReadWrite, send needs Mail.Send.
+
+A failure before send leaves nothing behind: the draft is deleted. A send whose
+answer never came may or may not have gone out, and is reported as exactly that,
+so that nobody sends the same reply twice by retrying.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from html import escape
 from typing import Any
@@ -21,11 +27,27 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 class GraphError(Exception):
-    """Graph could not be reached, or refused for a reason the user cannot fix by signing in."""
+    """Graph could not be reached or failed; nothing was sent."""
 
 
 class MessageGone(GraphError):
     """The message to reply to is not in the mailbox (deleted, moved to another account)."""
+
+
+class BadMessageId(GraphError):
+    """Graph rejected the message id as malformed."""
+
+
+class SendUnconfirmed(GraphError):
+    """The send request went out and no answer came back: the reply may have been sent."""
+
+
+class _Refused(GraphError):
+    """A 4xx other than 401 and 403: Graph will not do this, and did nothing."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"Graph answered {status}: {code}")
+        self.status = status
 
 
 def reply_body(reply_html: str, draft_body: dict[str, Any] | None) -> str:
@@ -48,19 +70,14 @@ class GraphClient:
         )
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(
-                method, self._root + path, json=body, timeout=TIMEOUT_SECONDS
-            )
-        except requests.RequestException as exc:
-            raise GraphError(f"Graph unreachable: {exc}") from exc
+        response = self._http.request(method, self._root + path, json=body, timeout=TIMEOUT_SECONDS)
         if response.status_code in (401, 403):
-            # The token was refused or lacks Mail.Send: the user must consent again.
-            raise ConsentRequired(f"Graph answered {response.status_code}")
-        if response.status_code == 404:
-            raise MessageGone("no such message")
+            # The token was refused or lacks a permission: the user must consent again.
+            raise ConsentRequired(f"Graph answered {response.status_code}: {_code(response)}")
+        if 400 <= response.status_code < 500:
+            raise _Refused(response.status_code, _code(response))
         if not response.ok:
-            raise GraphError(f"Graph answered {response.status_code}: {response.text[:200]}")
+            raise GraphError(f"Graph answered {response.status_code}: {_code(response)}")
         if response.status_code in (202, 204) or not response.content:
             return None
         try:
@@ -68,14 +85,60 @@ class GraphClient:
         except ValueError as exc:
             raise GraphError("Graph answered with something other than JSON") from exc
 
+    def _before_send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            return self._call(method, path, body)
+        except requests.RequestException as exc:
+            raise GraphError(f"Graph unreachable: {exc}") from exc
+
+    def _discard(self, draft_path: str) -> None:
+        # Best effort: a draft left in Drafts would be sent by hand one day, by mistake.
+        with contextlib.suppress(requests.RequestException, GraphError, ConsentRequired):
+            self._call("DELETE", draft_path)
+
     def send_reply(self, message_id: str, reply_html: str) -> dict[str, Any]:
         """createReply, put our HTML above the quote, send; the draft as it was sent."""
         message = "/me/messages/" + quote(message_id, safe="")
-        draft = self._call("POST", message + "/createReply", {})
+        try:
+            draft = self._before_send("POST", message + "/createReply", {})
+        except _Refused as exc:
+            if exc.status == 404:
+                raise MessageGone(str(exc)) from exc
+            if exc.status == 400:
+                raise BadMessageId(str(exc)) from exc
+            raise
         if not isinstance(draft, dict) or not draft.get("id"):
             raise GraphError("Graph's createReply returned no draft")
         body = {"contentType": "html", "content": reply_body(reply_html, draft.get("body"))}
         draft_path = "/me/messages/" + quote(str(draft["id"]), safe="")
-        updated = self._call("PATCH", draft_path, {"body": body})
-        self._call("POST", draft_path + "/send")
+        try:
+            updated = self._before_send("PATCH", draft_path, {"body": body})
+        except (GraphError, ConsentRequired):
+            self._discard(draft_path)
+            raise
+        try:
+            self._call("POST", draft_path + "/send")
+        except requests.ConnectTimeout as exc:
+            # Not even connected: nothing was sent.
+            self._discard(draft_path)
+            raise GraphError(f"Graph unreachable: {exc}") from exc
+        except requests.RequestException as exc:
+            # The request may have reached Exchange before the connection failed.
+            raise SendUnconfirmed(str(exc)) from exc
+        except (ConsentRequired, _Refused):
+            # A clear refusal: nothing was sent.
+            self._discard(draft_path)
+            raise
+        except GraphError as exc:
+            # A 5xx: Exchange may have sent it before failing.
+            raise SendUnconfirmed(str(exc)) from exc
         return {**draft, **(updated if isinstance(updated, dict) else {}), "body": body}
+
+
+def _code(response: requests.Response) -> str:
+    """Graph's error code (e.g. ErrorItemNotFound), for the log; never shown to the user."""
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("code") or response.status_code)
+    except (ValueError, AttributeError):
+        return str(response.status_code)

@@ -14,9 +14,15 @@ from connector.accounts.sending import ConsentRequired
 from connector.api import Blueprint
 from connector.auth import login_required
 from connector.context import Ctx
-from connector.errors import Forbidden, NotFound, UpstreamUnavailable
+from connector.errors import Forbidden, InvalidInput, NotFound, UpstreamUnavailable
 from connector.outlook import schemas, service
-from connector.outlook.graph import GraphClient, GraphError, MessageGone
+from connector.outlook.graph import (
+    BadMessageId,
+    GraphClient,
+    GraphError,
+    MessageGone,
+    SendUnconfirmed,
+)
 from connector.records.models import RecordType
 from connector.records.service import RecordRef
 from connector.web import service_ctx
@@ -37,6 +43,9 @@ def _graph_sender(ctx: Ctx) -> service.SendReply:
             microsoft.MicrosoftClient.from_config(config),
             ctx.user,
         )
+        # Nothing else is written yet; a refresh token Entra just rotated is kept even if
+        # Graph fails next, since the old one may stop working.
+        ctx.session.commit()
         return GraphClient(config["GRAPH_API_URL"], token).send_reply(message_id, reply_html)
 
     return send
@@ -52,7 +61,9 @@ class Replies(MethodView):
         """Send a template as a reply now, through Microsoft Graph as the user, and log it.
 
         403 with `sign_in_url` when the user has not allowed sending (or the consent
-        was revoked or expired): open it, sign in, then try again.
+        was revoked or expired): open it, sign in, then try again. 502 when Microsoft
+        failed: nothing was sent, except with `"reason": "send_unconfirmed"`, when the
+        send went out and no answer came back (look in Sent Items before sending again).
         """
         ctx = service_ctx()
         record = data.get("record")
@@ -77,10 +88,20 @@ class Replies(MethodView):
             ) from exc
         except MessageGone as exc:
             raise NotFound("That email is no longer in your mailbox.") from exc
+        except BadMessageId as exc:
+            raise InvalidInput("Microsoft does not know that message id.") from exc
+        except SendUnconfirmed as exc:
+            log.warning("Outlook send unconfirmed for user %s: %s", ctx.user.id, exc)
+            raise UpstreamUnavailable(
+                "Microsoft did not confirm that the reply went out. Look in Sent Items "
+                "before you send it again.",
+                extra={"reason": "send_unconfirmed"},
+            ) from exc
         except (GraphError, microsoft.MicrosoftUnavailable) as exc:
             log.warning("Outlook send failed: %s", exc)
             raise UpstreamUnavailable(
-                "Microsoft could not be reached, so nothing was sent. Try again in a moment."
+                "Microsoft could not send the reply just now, so nothing was sent. "
+                "Try again in a moment."
             ) from exc
         ctx.session.commit()
         return result

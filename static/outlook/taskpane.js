@@ -418,6 +418,11 @@
       sent = await api("POST", "/outlook/replies", { message_id: state.item.restId, template_id: template.id, record: record });
     } catch (e) {
       if (e.data && e.data.reason === "consent_required") return consentPanel(e.data.sign_in_url, template, result);
+      if (e.data && e.data.reason === "send_unconfirmed") {
+        // It may have gone: no "Send now" to press twice, only the way to check.
+        return slot(h("div", { class: "panel", role: "region", "aria-label": "Send not confirmed" },
+          h("h2", { text: "Not confirmed" }), h("p", { text: e.message })));
+      }
       throw e;
     }
     toast(sent.activity_id ? "Reply sent and logged." : "Reply sent.");

@@ -99,12 +99,16 @@ class FakeMicrosoftIdP:
     user_email: str = "ann@acme.test"
     user_name: str = "Ann Example"
     tenant: str = TENANT
-    mode: str = "ok"  # "ok", "token_error", "wrong_nonce", "revoked" (refresh tokens)
+    # "ok", "token_error", "wrong_nonce", "revoked" (refresh tokens), "server_error"
+    mode: str = "ok"
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
-    # Refresh tokens this fake would honour, and the access tokens it issued (for the fake Graph).
-    refresh_tokens: set[str] = field(default_factory=lambda: {"0.fake-ms-refresh-secret"})
-    access_tokens: list[str] = field(default_factory=list)
+    # Refresh tokens this fake would honour, with the Graph permissions consented to, and
+    # the access tokens it issued with theirs (for the fake Graph).
+    refresh_tokens: dict[str, set[str]] = field(
+        default_factory=lambda: {"0.fake-ms-refresh-secret": set(MAIL_PERMISSIONS)}
+    )
+    access_tokens: dict[str, set[str]] = field(default_factory=dict)
 
     def app(self) -> Flask:
         import base64
@@ -152,6 +156,8 @@ class FakeMicrosoftIdP:
             self.token_requests.append(form.to_dict())
             if self.mode == "token_error":
                 return jsonify(error="invalid_grant", error_description="AADSTS70000"), 400
+            if self.mode == "server_error":
+                return jsonify(error="temporarily_unavailable", error_description="AADSTS"), 503
             if form.get("grant_type") == "refresh_token":
                 return refresh(form)
             grant = self.codes.pop(form.get("code", ""), None)
@@ -171,7 +177,8 @@ class FakeMicrosoftIdP:
             info = {"uid": claims["oid"], "utid": self.tenant}
             client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
             graph_scopes = [s for s in grant["scope"].split() if s not in OIDC_SCOPES]
-            self.access_tokens.append("eyJ.fake-graph-access")
+            self.access_tokens["eyJ.fake-graph-access"] = set(graph_scopes)
+            self.refresh_tokens["0.fake-ms-refresh-secret"] = set(graph_scopes)
             return jsonify(
                 token_type="Bearer",
                 scope=" ".join(graph_scopes + ["openid", "profile", "offline_access"]),
@@ -191,12 +198,19 @@ class FakeMicrosoftIdP:
                     error="invalid_grant",
                     error_description="AADSTS50173: The provided grant has expired.",
                 ), 400
+            consented = self.refresh_tokens[old]
+            wanted = {s for s in form.get("scope", "").split() if s not in OIDC_SCOPES}
+            if not wanted <= consented:
+                return jsonify(
+                    error="invalid_grant",
+                    error_description="AADSTS65001: The user has not consented.",
+                ), 400
             # Entra rotates refresh tokens: the new one works, and so (for a while) does the old.
             number = len(self.access_tokens) + 1
             new_refresh = f"0.fake-ms-refresh-rotated-{number}"
-            self.refresh_tokens.add(new_refresh)
+            self.refresh_tokens[new_refresh] = consented
             access = f"eyJ.fake-graph-access-{number}"
-            self.access_tokens.append(access)
+            self.access_tokens[access] = wanted
             info = {"uid": "ms-oid", "utid": self.tenant}
             client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
             scopes = [s for s in form.get("scope", "").split() if s not in OIDC_SCOPES]
@@ -213,6 +227,7 @@ class FakeMicrosoftIdP:
 
 
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
+MAIL_PERMISSIONS = ("User.Read", "Mail.ReadWrite", "Mail.Send")
 
 
 @dataclass
@@ -227,8 +242,12 @@ class FakeGraph:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     drafts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     bearers: list[str] = field(default_factory=list)
-    mode: str = "ok"  # "ok", "unauthorized", "error"
+    # "ok", "unauthorized", "error" (every call), "patch_error", "send_error" (a 503 after
+    # Exchange sent it), "send_refused" (a 403), "send_hangs" (no answer within the timeout)
+    mode: str = "ok"
+    hang_seconds: float = 2.0
 
     def add_message(self, message_id: str, **fields: Any) -> None:
         self.messages[message_id] = {"id": message_id, **fields}
@@ -247,10 +266,16 @@ class FakeGraph:
                 return jsonify(error={"code": "InvalidAuthenticationToken"}), 401
             if self.mode == "error":
                 return jsonify(error={"code": "ServiceNotAvailable"}), 503
+            # Delegated permissions, as Graph checks them: drafts need Mail.ReadWrite.
+            needed = "Mail.Send" if request.path.endswith("/send") else "Mail.ReadWrite"
+            if needed not in self.idp.access_tokens[bearer]:
+                return jsonify(error={"code": "ErrorAccessDenied"}), 403
             return None
 
         @app.post("/v1.0/me/messages/<message_id>/createReply")
         def create_reply(message_id: str) -> Any:
+            if not message_id.startswith("AAMk"):
+                return jsonify(error={"code": "ErrorInvalidIdMalformed"}), 400
             original = self.messages.get(message_id)
             if original is None:
                 return jsonify(error={"code": "ErrorItemNotFound"}), 404
@@ -286,13 +311,27 @@ class FakeGraph:
         @app.patch("/v1.0/me/messages/<draft_id>")
         def update(draft_id: str) -> Any:
             draft = self.drafts.get(draft_id) or abort(404)
+            if self.mode == "patch_error":
+                return jsonify(error={"code": "ErrorInternalServerError"}), 500
             draft.update(request.get_json())
             return jsonify(draft)
 
         @app.post("/v1.0/me/messages/<draft_id>/send")
         def send(draft_id: str) -> Any:
+            if self.mode == "send_refused":
+                return jsonify(error={"code": "ErrorAccessDenied"}), 403
             draft = self.drafts.pop(draft_id, None) or abort(404)
             self.sent.append({**draft, "isDraft": False})
+            if self.mode == "send_hangs":
+                time.sleep(self.hang_seconds)
+            if self.mode == "send_error":
+                return jsonify(error={"code": "ErrorInternalServerError"}), 503
             return "", 202
+
+        @app.delete("/v1.0/me/messages/<draft_id>")
+        def delete(draft_id: str) -> Any:
+            self.drafts.pop(draft_id, None) or abort(404)
+            self.deleted.append(draft_id)
+            return "", 204
 
         return app
