@@ -638,3 +638,28 @@ def test_send_without_consent_offers_to_sign_in(addon, consented, situation) -> 
     [button] = card["sections"][0]["widgets"][1]["buttonList"]["buttons"]
     assert button["onClick"]["openLink"]["url"] == f"{PUBLIC_URL}/connect?scope=gmail.send"
     assert addon.gmail.sent == []
+
+
+def test_send_with_an_unanswered_send_is_unconfirmed_and_not_retried(addon, consented) -> None:
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    addon.gmail.send_fails_after_sending = True
+    picker = _template_picker(addon)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    notice = body["renderActions"]["action"]["notification"]["text"]
+    assert notice.startswith("Gmail did not confirm that the reply went out. Look in Sent")
+    # Sent once, never again by a retry; and not logged as if it surely went.
+    assert len(addon.gmail.sent) == 1
+    [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
+    assert result["activities"] == []
+
+
+def test_send_when_google_refuses_the_client_is_not_a_sign_in(addon, consented) -> None:
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    idp.mode = "client_error"
+    picker = _template_picker(addon)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    assert "pushCard" not in body["renderActions"]["action"].get("navigations", [{}])[0]
+    assert body["renderActions"]["action"]["notification"]["text"].startswith("Gmail could not")
+    assert addon.gmail.sent == []

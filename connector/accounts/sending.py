@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import google.oauth2.credentials
 import httplib2
-from google.auth.exceptions import GoogleAuthError
+from google.auth.exceptions import GoogleAuthError, RefreshError
 from google.auth.transport.requests import Request
 from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.errors import HttpError
@@ -27,8 +27,16 @@ from connector.orgs.models import User
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 
 
+# What Google's token endpoint answers when only the user can fix it, by signing in again.
+_SIGN_IN_AGAIN = {"invalid_grant", "invalid_scope"}
+
+
 class ConsentRequired(Exception):
     """The user must sign in (again) and allow sending."""
+
+
+class SendUnconfirmed(GmailError):
+    """The send went out and no answer came back: the reply may have been sent."""
 
 
 @dataclass(frozen=True)
@@ -61,24 +69,39 @@ def google_credentials(
     )
     try:
         credentials.refresh(Request())
+    except RefreshError as exc:
+        answer = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+        if answer.get("error") in _SIGN_IN_AGAIN:
+            # Revoked by the user, expired, or the password changed.
+            raise ConsentRequired(str(exc)) from exc
+        # invalid_client, a 5xx: ours or Google's to fix, not the user's.
+        raise GmailError(f"Google's token endpoint failed: {exc}") from exc
     except GoogleAuthError as exc:
-        # invalid_grant: revoked by the user, expired, or the password changed.
-        raise ConsentRequired(str(exc)) from exc
+        raise GmailError(f"Google's token endpoint unreachable: {exc}") from exc
     return credentials
 
 
 def send_gmail(
     api_url: str, credentials: google.oauth2.credentials.Credentials, thread_id: str, raw: bytes
 ) -> dict[str, str]:
-    """users.messages.send in the thread; the Gmail message as the API returns it."""
+    """users.messages.send in the thread; the Gmail message as the API returns it.
+
+    Never retried: a send is not idempotent, and a retry after a lost answer would send
+    the reply twice. A send whose fate is unknown raises SendUnconfirmed.
+    """
     messages = messages_resource(api_url)
     body = {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}
     http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=10))
     try:
-        return messages.send(userId="me", body=body).execute(http=http, num_retries=1)
+        return messages.send(userId="me", body=body).execute(http=http, num_retries=0)
     except HttpError as exc:
         if exc.resp.status in (401, 403):
             raise ConsentRequired(str(exc)) from exc
+        if exc.resp.status >= 500:
+            raise SendUnconfirmed(str(exc)) from exc
+        raise GmailError(str(exc)) from exc
+    except ConnectionRefusedError as exc:
         raise GmailError(str(exc)) from exc
     except (httplib2.HttpLib2Error, OSError) as exc:
-        raise GmailError(str(exc)) from exc
+        # A timeout or a dropped connection: the request may have reached Gmail.
+        raise SendUnconfirmed(str(exc)) from exc

@@ -150,6 +150,11 @@ def _sender(user: User) -> Callable[[str, bytes], dict[str, Any]]:
 def _problem(error: Exception) -> str:
     if isinstance(error, ServiceError):
         return error.message
+    if isinstance(error, sending.SendUnconfirmed):
+        log.warning("Gmail send unconfirmed: %s", error)
+        return (
+            "Gmail did not confirm that the reply went out. Look in Sent before you send it again."
+        )
     if isinstance(error, GmailError):
         log.warning("Gmail API call failed: %s", error)
         return "Gmail could not be reached. Try again in a moment."

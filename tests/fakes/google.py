@@ -115,6 +115,8 @@ class FakeGmail:
     sent: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
+    # Send, then answer 503: the reply went out and its sender never heard.
+    send_fails_after_sending: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def add(self, message_id: str, raw: bytes, thread_id: str = "thread-1") -> None:
@@ -172,6 +174,9 @@ class FakeGmail:
                     "authorization": request.headers.get("Authorization"),
                 }
             )
+            if self.send_fails_after_sending:
+                # Gmail sent it, then the answer was lost: a 503 to the caller.
+                abort(503)
             return jsonify(id=f"sent-{len(self.sent)}", threadId=payload.get("threadId"))
 
         @app.post("/gmail/v1/users/<user>/drafts")
@@ -201,7 +206,7 @@ class FakeGoogleIdP:
     client_id: str = "web-client-id.apps.googleusercontent.com"
     client_secret: str = "web-client-secret"
     user_email: str = "ann@acme.test"
-    mode: str = "ok"  # "ok", "token_error", "wrong_nonce"
+    mode: str = "ok"  # "ok", "token_error", "wrong_nonce", "revoked", "client_error"
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     # Claims about the person beyond the address: a Workspace account carries "hd".
@@ -248,6 +253,9 @@ class FakeGoogleIdP:
             if form.get("grant_type") == "refresh_token":
                 if self.mode == "revoked" or form.get("refresh_token") != "1//stored-refresh":
                     return jsonify(error="invalid_grant", error_description="Token revoked"), 400
+                if self.mode == "client_error":
+                    # Our client secret was rotated away: nothing the user can fix.
+                    return jsonify(error="invalid_client", error_description="Unauthorized"), 401
                 return jsonify(
                     access_token="ya29.refreshed",
                     expires_in=3599,
