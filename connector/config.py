@@ -82,6 +82,9 @@ def load_config(
         "GOOGLE_TOKEN_URL": environ.get(
             "CONNECTOR_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token"
         ),
+        "GOOGLE_REVOKE_URL": environ.get(
+            "CONNECTOR_GOOGLE_REVOKE_URL", "https://oauth2.googleapis.com/revoke"
+        ),
         "MS_CLIENT_SECRET": environ.get("CONNECTOR_MS_CLIENT_SECRET", ""),
         "MS_AUTHORITY": environ.get(
             "CONNECTOR_MS_AUTHORITY", "https://login.microsoftonline.com/organizations"

@@ -29,6 +29,7 @@ def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
             GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
             GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
             GOOGLE_TOKEN_URL=idp_url + "/token",
+            GOOGLE_REVOKE_URL=idp_url + "/revoke",
         )
         app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
             google_certificates(certs + "/oauth2/v1/certs")
@@ -155,8 +156,43 @@ def test_account_page_revokes_keys_at_once_and_disconnects(app, idp, page, calle
     page.get_by_text("Key revoked.").wait_for()
     assert caller.get("/api/v1/me").status_code == 401
     page.get_by_role("button", name="Disconnect").click()
-    page.get_by_text("Account disconnected.").wait_for()
+    page.get_by_text("Google has withdrawn the connector's access").wait_for()
     assert linked(app) == []
+    # Disconnecting withdrew the grant at Google, with the refresh token it was given.
+    assert fake.revoked == ["1//fake-refresh-token-secret"]
+
+
+def test_disconnect_forgets_the_account_even_when_google_cannot_be_told(
+    app, idp, page, caller
+) -> None:
+    fake, base = idp
+    start(page, base)
+    page.get_by_role("link", name="Allow").click()
+    page.get_by_role("link", name="Your account").click()
+    fake.mode = "revoke_down"
+    page.get_by_role("button", name="Disconnect").click()
+    page.get_by_text("Google could not be told").wait_for()
+    assert "myaccount.google.com/permissions" in page.content()
+    assert linked(app) == [] and fake.revoked == []
+
+
+def test_disconnecting_microsoft_forgets_msal_s_cache(app, caller) -> None:
+    from connector.accounts import service as accounts
+    from connector.accounts.models import Provider
+    from connector.orgs.models import User
+    from connector.store import get_store
+
+    store, cipher = get_store(app), app.extensions["connector.token_cipher"]
+    key = accounts.msal_cache_key(caller.user_id)
+    store.set(key, cipher.encrypt('{"RefreshToken": {}}'))
+    with app.app_context(), session_scope(app) as session:
+        user = session.get(User, caller.user_id)
+        account = accounts.link_account(
+            session, cipher, user, Provider.MICROSOFT, "oid", user.email, ["Mail.Send"], "0.rt"
+        )
+        told = accounts.disconnect(session, store, cipher, account, "http://127.0.0.1:9/revoke")
+    assert told is False  # Microsoft has no per-app revoke: the page says where to do it
+    assert store.get(key) is None and linked(app) == []
 
 
 def test_account_page_needs_a_session_and_csrf(app, idp, client, caller) -> None:

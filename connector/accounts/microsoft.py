@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from connector.accounts.crypto import DecryptionError, TokenCipher
 from connector.accounts.models import LinkedAccount, Provider
 from connector.accounts.sending import ConsentRequired
-from connector.accounts.service import linked_account
+from connector.accounts.service import linked_account, msal_cache_key
 from connector.orgs.models import User
 from connector.store import SharedStore
 
@@ -29,6 +29,7 @@ from connector.store import SharedStore
 # either bare or as full URLs, so both spellings count.
 REPLY_SCOPES = ("Mail.ReadWrite", "Mail.Send")
 _GRAPH_RESOURCE = "https://graph.microsoft.com/"
+CACHE_SECONDS = 90 * 24 * 3600
 # What Entra answers when only the user can fix it, by signing in (and consenting) again.
 # Anything else (invalid_client, temporarily_unavailable, server_error) is ours or Entra's.
 _SIGN_IN_AGAIN = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
@@ -49,15 +50,11 @@ class MicrosoftClient:
         return cls(config["MS_CLIENT_ID"], config["MS_CLIENT_SECRET"], config["MS_AUTHORITY"])
 
 
-def _cache_key(user_id: int) -> str:
-    return f"msal-cache:{user_id}"
-
-
 def load_cache(
     store: SharedStore, cipher: TokenCipher, user_id: int
 ) -> msal.SerializableTokenCache:
     cache = msal.SerializableTokenCache()
-    saved = store.get(_cache_key(user_id))
+    saved = store.get(msal_cache_key(user_id))
     # Written under another key: start afresh; the stored refresh token still works.
     if saved is not None:
         with contextlib.suppress(DecryptionError):
@@ -69,7 +66,11 @@ def save_cache(
     store: SharedStore, cipher: TokenCipher, user_id: int, cache: msal.SerializableTokenCache
 ) -> None:
     if cache.has_state_changed:
-        store.set(_cache_key(user_id), cipher.encrypt(cache.serialize()))
+        # Kept as long as an unused refresh token lives (90 days), then forgotten; the
+        # refresh token in the database still serves after that.
+        store.set(
+            msal_cache_key(user_id), cipher.encrypt(cache.serialize()), expires_in=CACHE_SECONDS
+        )
 
 
 def msal_app(

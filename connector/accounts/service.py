@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.accounts.crypto import TokenCipher
+from connector.accounts.crypto import DecryptionError, TokenCipher
 from connector.accounts.models import LinkedAccount, Provider
 from connector.orgs.models import User
+from connector.store import SharedStore
+
+log = logging.getLogger(__name__)
+REVOKE_TIMEOUT_SECONDS = 10
+
+
+def msal_cache_key(user_id: int) -> str:
+    """Where msal's token cache for the user lives in shared state."""
+    return f"msal-cache:{user_id}"
 
 
 def link_account(
@@ -56,3 +67,46 @@ def linked_account(session: Session, user: User, provider: Provider) -> LinkedAc
         .order_by(LinkedAccount.id.desc())
         .limit(1)
     )
+
+
+def disconnect(
+    session: Session,
+    store: SharedStore,
+    cipher: TokenCipher,
+    account: LinkedAccount,
+    google_revoke_url: str,
+) -> bool:
+    """Forget the account and every token of it; for Google, withdraw the grant there too.
+
+    True when the provider was told, False when only the connector forgot: Microsoft
+    has no endpoint to withdraw one app's delegated consent, and Google may be
+    unreachable. The connector forgets either way.
+    """
+    told = False
+    if account.provider == Provider.GOOGLE and account.refresh_token_encrypted is not None:
+        try:
+            refresh_token = cipher.decrypt(account.refresh_token_encrypted)
+        except DecryptionError:
+            refresh_token = None
+        if refresh_token is not None:
+            told = _revoke_at_google(google_revoke_url, refresh_token)
+    if account.provider == Provider.MICROSOFT:
+        store.delete(msal_cache_key(account.user_id))
+    session.delete(account)
+    return told
+
+
+def _revoke_at_google(revoke_url: str, refresh_token: str) -> bool:
+    # Revoking the refresh token withdraws the whole grant (and its access tokens).
+    try:
+        response = requests.post(
+            revoke_url, data={"token": refresh_token}, timeout=REVOKE_TIMEOUT_SECONDS
+        )
+    except requests.RequestException as exc:
+        log.warning("Google revoke unreachable: %s", exc)
+        return False
+    # 400 invalid_token: the grant is gone already (revoked by the user at Google).
+    if response.ok or response.status_code == 400:
+        return True
+    log.warning("Google revoke answered %s", response.status_code)
+    return False

@@ -436,9 +436,28 @@ def disconnect(account_id: int) -> ResponseReturnValue:
     if refusal is not None:
         return refusal
     db = get_session()
-    db.delete(linked)
+    provider = linked.provider
+    told = service.disconnect(
+        db,
+        get_store(current_app),
+        current_app.extensions["connector.token_cipher"],
+        linked,
+        current_app.config["GOOGLE_REVOKE_URL"],
+    )
     db.commit()
-    return redirect(url_for("accounts.account", notice="Account disconnected."))
+    if told:
+        notice = "Account disconnected, and Google has withdrawn the connector's access."
+    elif provider == Provider.GOOGLE:
+        notice = (
+            "Account disconnected here, but Google could not be told. To withdraw the "
+            "connector's access there too, remove it at myaccount.google.com/permissions."
+        )
+    else:
+        notice = (
+            "Account disconnected. To withdraw the permissions you gave Microsoft too, "
+            "remove the connector at myapps.microsoft.com."
+        )
+    return redirect(url_for("accounts.account", notice=notice))
 
 
 def init_app(app: Flask) -> None:

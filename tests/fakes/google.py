@@ -206,9 +206,11 @@ class FakeGoogleIdP:
     client_id: str = "web-client-id.apps.googleusercontent.com"
     client_secret: str = "web-client-secret"
     user_email: str = "ann@acme.test"
-    mode: str = "ok"  # "ok", "token_error", "wrong_nonce", "revoked", "client_error"
+    # "ok", "token_error", "wrong_nonce", "revoked", "client_error", "revoke_down"
+    mode: str = "ok"
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
     # Claims about the person beyond the address: a Workspace account carries "hd".
     profile: dict[str, Any] = field(default_factory=dict)
 
@@ -290,5 +292,12 @@ class FakeGoogleIdP:
                 token_type="Bearer",
                 scope=grant["scope"],
             )
+
+        @app.post("/revoke")
+        def revoke() -> Any:
+            if self.mode == "revoke_down":
+                return jsonify(error="backend_error"), 503
+            self.revoked.append(request.form.get("token", ""))
+            return "", 200
 
         return app
