@@ -7,14 +7,22 @@ the boundary: a 404 in a URL, a 400 in a body.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from marshmallow import validate
+from marshmallow import ValidationError, validate
 from werkzeug.routing import IntegerConverter, Map
 
 MAX_ID = 2**31 - 1
 
 ID_RANGE = validate.Range(min=1, max=MAX_ID)
+
+
+def id_in_text_in_range(value: str) -> None:
+    """For ids inside a string ("contact:12", "12"): the number must be one an id can be."""
+    number = re.search(r"\d+$", value)
+    if number is not None and not 1 <= int(number.group()) <= MAX_ID:
+        raise ValidationError(f"Must be an id from 1 to {MAX_ID}.")
 
 
 class IdConverter(IntegerConverter):

@@ -268,3 +268,11 @@ def test_activities_and_attachments_of_another_org_are_404(caller, make_caller) 
     assert caller.get(f"/api/v1/attachments/{attachment_id}").status_code == 404
     status = caller.get("/api/v1/emails/logged?message_id=<raw-1@globex.test>").json
     assert status["logged"] is False
+
+
+def test_raw_mime_for_an_id_past_any_row_is_400(app, caller) -> None:
+    response = caller.post(
+        f"/api/v1/emails?record=contact:{2**70}", data=raw_message(), content_type="message/rfc822"
+    )
+    assert response.status_code == 400 and "record" in str(response.json["errors"])
+    assert counts(app) == (0, 0, 0)

@@ -244,6 +244,8 @@ TOO_BIG = 2**70  # no row has such an id; SQLite and int4 columns cannot even ho
     ("method", "path", "body", "status"),
     [
         ("GET", f"/api/v1/contacts/{TOO_BIG}", None, 404),
+        ("GET", f"/api/v1/tasks?assignee={TOO_BIG}", None, 400),
+        ("GET", f"/api/v1/tasks?assignee={2**31}", None, 400),
         ("PATCH", f"/api/v1/tasks/{TOO_BIG}", {"done": True}, 404),
         ("GET", f"/api/v1/activities/{TOO_BIG}", None, 404),
         ("GET", f"/api/v1/attachments/{TOO_BIG}", None, 404),

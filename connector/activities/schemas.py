@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from connector.ids import id_in_text_in_range
 from connector.lookup.schemas import ActivityOut, RecordRefSchema
 
 
@@ -47,7 +48,12 @@ class LogEmailArgs(Schema):
     """For a raw message (Content-Type: message/rfc822), the records go in the query string."""
 
     record = fields.List(
-        fields.String(validate=validate.Regexp(r"^(contact|company|lead|ticket):\d+$")),
+        fields.String(
+            validate=[
+                validate.Regexp(r"^(contact|company|lead|ticket):\d+$"),
+                id_in_text_in_range,
+            ]
+        ),
         required=True,
         validate=validate.Length(min=1, max=20),
         metadata={"description": "type:id, repeated: record=contact:12&record=lead:3"},

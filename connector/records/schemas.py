@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from connector.activities.schemas import EmailIn
-from connector.ids import ID_RANGE
+from connector.ids import ID_RANGE, id_in_text_in_range
 from connector.lookup.schemas import RecordRefSchema
 from connector.records.models import LeadStage, TicketPriority, TicketStatus
 
@@ -100,7 +100,7 @@ class TaskListArgs(Schema):
     assignee = fields.String(
         load_default="me",
         metadata={"description": "'me' (default), 'all', or a user id"},
-        validate=validate.Regexp(r"^(me|all|\d+)$"),
+        validate=[validate.Regexp(r"^(me|all|\d+)$"), id_in_text_in_range],
     )
     include_done = fields.Boolean(load_default=False)
     due_before = fields.Date(allow_none=True)
