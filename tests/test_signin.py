@@ -294,6 +294,7 @@ def test_microsoft_sign_in_links_the_account(app, ms_idp, tls_page) -> None:
         ("denied consent", "cancelled"),
         ("token endpoint error", "did not complete the sign-in"),
         ("token endpoint down", "did not complete the sign-in"),
+        ("token endpoint garbled", "did not complete the sign-in"),
         ("unbound tenant", "not a user of this connector"),
     ],
 )
@@ -303,6 +304,7 @@ def test_microsoft_refusals_store_nothing(app, ms_idp, tls_page, case, expected)
         "wrong nonce": "wrong_nonce",
         "token endpoint error": "token_error",
         "token endpoint down": "server_error",
+        "token endpoint garbled": "html_error",
     }.get(case, "ok")
     if case == "unbound tenant":
         from tests.fakes.microsoft import OTHER_TENANT
@@ -438,6 +440,7 @@ def test_allow_domain_command(app, runner, make_caller) -> None:
 def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monkeypatch) -> None:
     """The other sign-in created the user between our look-up and our insert."""
     from connector.accounts import views
+    from connector.accounts.models import Provider
     from connector.orgs.models import User
     from connector.orgs.service import find_user
 
@@ -445,7 +448,12 @@ def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monk
     runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
     lookups = iter([None])
     monkeypatch.setattr(views, "find_user", lambda db, email: next(lookups, find_user(db, email)))
-    with app.app_context(), session_scope(app) as session:
-        user = views._user_or_sign_up(session, "cleo@acme.test", "Cleo", lambda org: True)
+    identity = views.Identity(Provider.GOOGLE, "sub-cleo", "cleo@acme.test", "Cleo")
+    with app.test_request_context(), session_scope(app) as session:
+        user = views._link(
+            session, identity, vouches_for=lambda org: True, scopes=["openid"], refresh_token="rt"
+        )
         assert user is not None and user.email == "cleo@acme.test"
         assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    [account] = linked(app)
+    assert account.email == "cleo@acme.test"

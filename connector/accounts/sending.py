@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 import google.oauth2.credentials
-import httplib2
+import requests
 from google.auth.exceptions import GoogleAuthError, RefreshError
 from google.auth.transport.requests import Request
-from google_auth_httplib2 import AuthorizedHttp
-from googleapiclient.errors import HttpError
 from sqlalchemy.orm import Session
 
 from connector.accounts.crypto import DecryptionError, TokenCipher
 from connector.accounts.models import Provider
 from connector.accounts.service import linked_account
-from connector.gmail.gmail_api import GmailError, messages_resource
+from connector.gmail.gmail_api import GmailError
 from connector.orgs.models import User
+from connector.outbound import never_reached
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+CONNECT_SECONDS = 5
+ANSWER_SECONDS = 10
 
 
 # What Google's token endpoint answers when only the user can fix it, by signing in again.
@@ -83,25 +85,36 @@ def google_credentials(
 
 def send_gmail(
     api_url: str, credentials: google.oauth2.credentials.Credentials, thread_id: str, raw: bytes
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """users.messages.send in the thread; the Gmail message as the API returns it.
 
-    Never retried: a send is not idempotent, and a retry after a lost answer would send
-    the reply twice. A send whose fate is unknown raises SendUnconfirmed.
+    One plain POST, never retried: a send is not idempotent, and a retry after a lost
+    answer would send the reply twice. (httplib2, under google-api-python-client,
+    resends a request whose connection closed unanswered, so it is not used here.)
+    A send whose fate is unknown raises SendUnconfirmed.
     """
-    messages = messages_resource(api_url)
+    url = api_url.rstrip("/") + "/gmail/v1/users/me/messages/send"
     body = {"raw": base64.urlsafe_b64encode(raw).decode(), "threadId": thread_id}
-    http = AuthorizedHttp(credentials, http=httplib2.Http(timeout=10))
     try:
-        return messages.send(userId="me", body=body).execute(http=http, num_retries=0)
-    except HttpError as exc:
-        if exc.resp.status in (401, 403):
-            raise ConsentRequired(str(exc)) from exc
-        if exc.resp.status >= 500:
-            raise SendUnconfirmed(str(exc)) from exc
-        raise GmailError(str(exc)) from exc
-    except ConnectionRefusedError as exc:
-        raise GmailError(str(exc)) from exc
-    except (httplib2.HttpLib2Error, OSError) as exc:
-        # A timeout or a dropped connection: the request may have reached Gmail.
+        response = requests.post(
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {credentials.token}"},
+            timeout=(CONNECT_SECONDS, ANSWER_SECONDS),
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        if never_reached(exc):
+            raise GmailError(f"Gmail unreachable: {exc}") from exc
         raise SendUnconfirmed(str(exc)) from exc
+    if response.status_code in (401, 403):
+        raise ConsentRequired(f"Gmail answered {response.status_code}")
+    if response.status_code >= 500:
+        raise SendUnconfirmed(f"Gmail answered {response.status_code}")
+    if not response.ok:
+        raise GmailError(f"Gmail answered {response.status_code}: {response.text[:200]}")
+    try:
+        sent = response.json()
+    except ValueError:
+        sent = {}
+    return sent if isinstance(sent, dict) else {}

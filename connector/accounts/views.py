@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msal
@@ -33,7 +34,7 @@ from msal.exceptions import MsalError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from connector.accounts import microsoft, service
@@ -220,23 +221,16 @@ def google_callback() -> ResponseReturnValue:
     # A Workspace account of the domain (hd) speaks for the domain; a consumer Google
     # account with the same address does not.
     domain = email.rpartition("@")[2]
-    user = _user_or_sign_up(
-        db, email, str(claims.get("name") or ""), lambda org: claims.get("hd") == domain
+    scope = token.get("scope") or record["scopes"]
+    user = _link(
+        db,
+        Identity(Provider.GOOGLE, str(claims["sub"]), email, str(claims.get("name") or "")),
+        vouches_for=lambda org: claims.get("hd") == domain,
+        scopes=scope.split() if isinstance(scope, str) else [str(s) for s in scope],
+        refresh_token=token.get("refresh_token"),
     )
     if user is None:
         return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
-    scope = token.get("scope") or record["scopes"]
-    granted = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
-    service.link_account(
-        db,
-        current_app.extensions["connector.token_cipher"],
-        user,
-        Provider.GOOGLE,
-        str(claims["sub"]),
-        email,
-        granted,
-        token.get("refresh_token"),
-    )
     return _signed_in(db, user, email, record.get("client"))
 
 
@@ -282,8 +276,8 @@ def microsoft_callback() -> ResponseReturnValue:
     app = microsoft.msal_app(microsoft.MicrosoftClient.from_config(current_app.config), cache)
     try:
         result = app.acquire_token_by_auth_code_flow(record["flow"], request.args.to_dict())
-    except (RequestException, MsalError) as exc:
-        # Entra unreachable, or answering 5xx.
+    except (RequestException, MsalError, json.JSONDecodeError) as exc:
+        # Entra unreachable, answering 5xx, or answering with an HTML error page.
         log.warning("Microsoft token exchange failed: %s", exc)
         return refused("Microsoft did not complete the sign-in. Try again in a moment.", 502)
     except (ValueError, RuntimeError) as exc:
@@ -299,55 +293,89 @@ def microsoft_callback() -> ResponseReturnValue:
     db = get_session()
     tenant = claims.get("tid")
     user = (
-        _user_or_sign_up(
+        _link(
             db,
-            email,
-            str(claims.get("name") or ""),
-            lambda org: org.entra_tenant_id is not None and org.entra_tenant_id == tenant,
+            Identity(
+                Provider.MICROSOFT, str(claims.get("oid")), email, str(claims.get("name") or "")
+            ),
+            # As for API tokens: a tenant speaks only for the organization bound to it,
+            # for its existing users as for new ones.
+            vouches_for=lambda org: (
+                org.entra_tenant_id is not None and org.entra_tenant_id == tenant
+            ),
+            vouched_for_existing_users=True,
+            scopes=str(result.get("scope", "")).split(),
+            refresh_token=result.get("refresh_token"),
         )
         if email
         else None
     )
-    # As for API tokens: a tenant speaks only for the organization bound to it.
-    if user is None or user.organization.entra_tenant_id != claims.get("tid"):
+    if user is None:
         return refused(f"{email or 'This account'} is not a user of this connector here.", 403)
-    scopes = str(result.get("scope", "")).split()
-    service.link_account(
-        db,
-        current_app.extensions["connector.token_cipher"],
-        user,
-        Provider.MICROSOFT,
-        str(claims.get("oid")),
-        email,
-        scopes,
-        result.get("refresh_token"),
-    )
     microsoft.save_cache(
         get_store(current_app), current_app.extensions["connector.token_cipher"], user.id, cache
     )
     return _signed_in(db, user, email, record.get("client"))
 
 
-def _user_or_sign_up(
-    db: Session, email: str, name: str, vouches_for: Callable[[Organization], bool]
+@dataclass(frozen=True)
+class Identity:
+    """Who the identity provider says signed in."""
+
+    provider: Provider
+    subject: str
+    email: str
+    name: str
+
+
+def _link(
+    db: Session,
+    identity: Identity,
+    *,
+    vouches_for: Callable[[Organization], bool],
+    scopes: list[str],
+    refresh_token: str | None,
+    vouched_for_existing_users: bool = False,
 ) -> User | None:
-    """The connector user with this address; or, where the address's domain is one of an
-    organization's sign-in domains and the identity provider vouches for that
-    organization, a new member of it."""
-    user = find_user(db, email)
-    if user is not None:
-        return user
-    org = org_for_sign_in_domain(db, email)
-    if org is None or not vouches_for(org):
-        return None
-    try:
-        with db.begin_nested():
-            user = create_user(db, org, email, name.strip() or email.partition("@")[0])
-    except (ConflictError, IntegrityError):
-        # The same person's other sign-in (another tab, the other add-in) won the race.
-        return find_user(db, email)
-    log.info("Sign-in created user %s in organization %s", email, org.id)
-    return user
+    """The connector user of this identity, with the account linked to them; None when the
+    address is no user here.
+
+    An address that is no user yet becomes a member of the organization whose sign-in
+    domains include it, where the identity provider vouches for that organization.
+    The same person signing in twice at once (two tabs, both add-ins) races on the
+    unique address and account: the loser starts again and finds the winner's rows.
+    Nothing is written before this, so rolling back loses nothing.
+    """
+    cipher = current_app.extensions["connector.token_cipher"]
+    for attempt in (1, 2):
+        try:
+            user = find_user(db, identity.email)
+            if user is not None:
+                if vouched_for_existing_users and not vouches_for(user.organization):
+                    return None
+            else:
+                org = org_for_sign_in_domain(db, identity.email)
+                if org is None or not vouches_for(org):
+                    return None
+                name = identity.name.strip() or identity.email.partition("@")[0]
+                user = create_user(db, org, identity.email, name)
+                log.info("Sign-in created user %s in organization %s", identity.email, org.id)
+            service.link_account(
+                db,
+                cipher,
+                user,
+                identity.provider,
+                identity.subject,
+                identity.email,
+                scopes,
+                refresh_token,
+            )
+            return user
+        except (ConflictError, IntegrityError, OperationalError):
+            db.rollback()
+            if attempt == 2:
+                raise
+    return None
 
 
 def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseReturnValue:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from connector.accounts.sending import ConsentRequired
+from connector.outbound import never_reached
 
 TIMEOUT_SECONDS = 10
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
@@ -118,11 +119,10 @@ class GraphClient:
             raise
         try:
             self._call("POST", draft_path + "/send")
-        except requests.ConnectTimeout as exc:
-            # Not even connected: nothing was sent.
-            self._discard(draft_path)
-            raise GraphError(f"Graph unreachable: {exc}") from exc
         except requests.RequestException as exc:
+            if never_reached(exc):
+                self._discard(draft_path)
+                raise GraphError(f"Graph unreachable: {exc}") from exc
             # The request may have reached Exchange before the connection failed.
             raise SendUnconfirmed(str(exc)) from exc
         except (ConsentRequired, _Refused):

@@ -99,7 +99,8 @@ class FakeMicrosoftIdP:
     user_email: str = "ann@acme.test"
     user_name: str = "Ann Example"
     tenant: str = TENANT
-    # "ok", "token_error", "wrong_nonce", "revoked" (refresh tokens), "server_error"
+    # "ok", "token_error", "wrong_nonce", "revoked" (refresh tokens), "server_error",
+    # "html_error" (an error page instead of JSON)
     mode: str = "ok"
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -158,6 +159,8 @@ class FakeMicrosoftIdP:
                 return jsonify(error="invalid_grant", error_description="AADSTS70000"), 400
             if self.mode == "server_error":
                 return jsonify(error="temporarily_unavailable", error_description="AADSTS"), 503
+            if self.mode == "html_error":
+                return "<html><body>Sorry, something went wrong.</body></html>", 400
             if form.get("grant_type") == "refresh_token":
                 return refresh(form)
             grant = self.codes.pop(form.get("code", ""), None)
