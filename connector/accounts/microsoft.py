@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from connector.accounts.crypto import DecryptionError, TokenCipher
 from connector.accounts.models import LinkedAccount, Provider
 from connector.accounts.sending import ConsentRequired
-from connector.accounts.service import linked_account, msal_cache_key
+from connector.accounts.service import linked_account, msal_cache_key, stored_refresh_token
 from connector.orgs.models import User
 from connector.store import SharedStore
 
@@ -144,10 +144,7 @@ def _redeem_refresh_token(
     account: LinkedAccount,
     scopes: list[str],
 ) -> dict:
-    if account.refresh_token_encrypted is None:
-        raise ConsentRequired("no refresh token")
-    try:
-        refresh_token = cipher.decrypt(account.refresh_token_encrypted)
-    except DecryptionError as exc:
-        raise ConsentRequired("the stored token cannot be read") from exc
+    refresh_token = stored_refresh_token(cipher, account)
+    if refresh_token is None:
+        raise ConsentRequired("no readable refresh token")
     return app.acquire_token_by_refresh_token(refresh_token, scopes=scopes)

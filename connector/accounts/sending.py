@@ -17,9 +17,9 @@ from google.auth.exceptions import GoogleAuthError, RefreshError
 from google.auth.transport.requests import Request
 from sqlalchemy.orm import Session
 
-from connector.accounts.crypto import DecryptionError, TokenCipher
+from connector.accounts.crypto import TokenCipher
 from connector.accounts.models import Provider
-from connector.accounts.service import linked_account
+from connector.accounts.service import linked_account, stored_refresh_token
 from connector.gmail.gmail_api import GmailError
 from connector.orgs.models import User
 from connector.outbound import never_reached
@@ -55,12 +55,9 @@ def google_credentials(
     account = linked_account(session, user, Provider.GOOGLE)
     if account is None or GMAIL_SEND_SCOPE not in (account.scopes or []):
         raise ConsentRequired("no consent to send")
-    if account.refresh_token_encrypted is None:
-        raise ConsentRequired("no refresh token")
-    try:
-        refresh_token = cipher.decrypt(account.refresh_token_encrypted)
-    except DecryptionError as exc:
-        raise ConsentRequired("the stored token cannot be read") from exc
+    refresh_token = stored_refresh_token(cipher, account)
+    if refresh_token is None:
+        raise ConsentRequired("no readable refresh token")
     credentials = google.oauth2.credentials.Credentials(
         token=None,
         refresh_token=refresh_token,

@@ -69,6 +69,17 @@ def linked_account(session: Session, user: User, provider: Provider) -> LinkedAc
     )
 
 
+def stored_refresh_token(cipher: TokenCipher, account: LinkedAccount) -> str | None:
+    """The account's refresh token in clear; None when there is none, or it cannot be read
+    (encrypted under another key)."""
+    if account.refresh_token_encrypted is None:
+        return None
+    try:
+        return cipher.decrypt(account.refresh_token_encrypted)
+    except DecryptionError:
+        return None
+
+
 def disconnect(
     session: Session,
     store: SharedStore,
@@ -83,13 +94,9 @@ def disconnect(
     unreachable. The connector forgets either way.
     """
     told = False
-    if account.provider == Provider.GOOGLE and account.refresh_token_encrypted is not None:
-        try:
-            refresh_token = cipher.decrypt(account.refresh_token_encrypted)
-        except DecryptionError:
-            refresh_token = None
-        if refresh_token is not None:
-            told = _revoke_at_google(google_revoke_url, refresh_token)
+    refresh_token = stored_refresh_token(cipher, account)
+    if account.provider == Provider.GOOGLE and refresh_token is not None:
+        told = _revoke_at_google(google_revoke_url, refresh_token)
     if account.provider == Provider.MICROSOFT:
         store.delete(msal_cache_key(account.user_id))
     session.delete(account)
