@@ -99,9 +99,12 @@ def init_app(app: Flask) -> None:
         Google accounts must be managed by the domain's Workspace (hd claim); Microsoft
         accounts must come from the organization's bound Entra tenant.
         """
-        domain = domain.strip().lower().lstrip("@")
-        if "." not in domain or "@" in domain or len(domain) > 253:
+        from connector.records.addresses import normalize_domain
+
+        clean = normalize_domain(domain)
+        if clean is None or len(clean) > 253:
             raise click.BadParameter("not an email domain", param_hint="--domain")
+        domain = clean
         with session_scope(app) as session:
             org = orgs.find_org(session, org_name)
             if org is None:

@@ -51,6 +51,7 @@ from connector.orgs.service import (
     org_for_sign_in_domain,
 )
 from connector.orgs.service import revoke_key as revoke
+from connector.records.addresses import domain_of
 from connector.store import get_store
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ def google_callback() -> ResponseReturnValue:
     db = get_session()
     # A Workspace account of the domain (hd) speaks for the domain; a consumer Google
     # account with the same address does not.
-    domain = email.rpartition("@")[2]
+    domain = domain_of(email)
     scope = token.get("scope") or record["scopes"]
     user = _link(
         db,

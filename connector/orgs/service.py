@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from connector.db import utcnow
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
+from connector.records.addresses import domain_of
 
 KEY_PREFIX = "ck_"
 
@@ -89,7 +90,7 @@ def revoke_key(session: Session, key: ApiKey) -> None:
 
 
 def allow_sign_in_domain(session: Session, org: Organization, domain: str) -> SignInDomain:
-    domain = domain.strip().lower().lstrip("@")
+    """Let people of `domain` (as normalize_domain gives it) join `org` on first sign-in."""
     existing = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
     if existing is not None:
         if existing.organization_id != org.id:
@@ -104,7 +105,7 @@ def allow_sign_in_domain(session: Session, org: Organization, domain: str) -> Si
 def remove_sign_in_domain(session: Session, org: Organization, domain: str) -> bool:
     existing = session.scalar(
         select(SignInDomain).where(
-            SignInDomain.domain == domain.strip().lower().lstrip("@"),
+            SignInDomain.domain == domain,
             SignInDomain.organization_id == org.id,
         )
     )
@@ -116,6 +117,6 @@ def remove_sign_in_domain(session: Session, org: Organization, domain: str) -> b
 
 def org_for_sign_in_domain(session: Session, email: str) -> Organization | None:
     """The organization that lets people of this address's domain sign up, if any."""
-    domain = email.rpartition("@")[2].strip().lower()
+    domain = domain_of(email).strip().lower()
     allowed = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
     return allowed.organization if allowed else None
