@@ -111,11 +111,18 @@ class FakeMicrosoftIdP:
     )
     access_tokens: dict[str, set[str]] = field(default_factory=dict)
 
+    def client_info(self, oid: str) -> str:
+        """What Entra returns beside the tokens for msal to key its cache on."""
+        import base64
+        import json
+
+        info = json.dumps({"uid": oid, "utid": self.tenant}).encode()
+        return base64.urlsafe_b64encode(info).decode().rstrip("=")
+
     def app(self) -> Flask:
         import base64
         import hashlib
         import html
-        import json
         import secrets
         from urllib.parse import urlencode
 
@@ -177,8 +184,7 @@ class FakeMicrosoftIdP:
             id_token = jwt.encode(
                 claims, self.entra.key, algorithm="RS256", headers={"kid": self.entra.key_id}
             )
-            info = {"uid": claims["oid"], "utid": self.tenant}
-            client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
+            client_info = self.client_info(claims["oid"])
             graph_scopes = [s for s in grant["scope"].split() if s not in OIDC_SCOPES]
             self.access_tokens["eyJ.fake-graph-access"] = set(graph_scopes)
             self.refresh_tokens["0.fake-ms-refresh-secret"] = set(graph_scopes)
@@ -214,8 +220,7 @@ class FakeMicrosoftIdP:
             self.refresh_tokens[new_refresh] = consented
             access = f"eyJ.fake-graph-access-{number}"
             self.access_tokens[access] = wanted
-            info = {"uid": "ms-oid", "utid": self.tenant}
-            client_info = base64.urlsafe_b64encode(json.dumps(info).encode()).decode().rstrip("=")
+            client_info = self.client_info("ms-oid")
             scopes = [s for s in form.get("scope", "").split() if s not in OIDC_SCOPES]
             return jsonify(
                 token_type="Bearer",
