@@ -28,7 +28,7 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 class GraphError(Exception):
-    """Graph could not be reached or failed; nothing was sent."""
+    """Graph could not be reached or failed. Nothing was sent, but for SendUnconfirmed."""
 
 
 class MessageGone(GraphError):
