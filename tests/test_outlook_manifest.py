@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "office-addin-manifest"
+# Microsoft's XSDs, kept in the repository (see the README there for source, licence, mends).
+SCHEMAS = Path(__file__).resolve().parent / "schemas" / "office-addin-manifest"
 BASE = "https://connector.example.test"
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 BT = "{http://schemas.microsoft.com/office/officeappbasictypes/1.0}"
