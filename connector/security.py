@@ -8,9 +8,10 @@ page or a static file gets the same headers without asking for them:
   the page makes, and no link followed from it, can hand that URL on.
 - `Strict-Transport-Security` when the public URL is https.
 - A Content-Security-Policy chosen by what the response is: our server-rendered pages run
-  no script at all and may not be framed; the Outlook task pane and the pages of its
-  sign-in dialog run their own scripts and Office.js, and only Office's hosts may frame
-  them (`frame-ancestors` cannot be set from a <meta> tag, so it has to be a header).
+  no script at all and may not be framed; the Outlook task pane (and the last page of its
+  sign-in dialog) run their own scripts and Office.js, and only Office's hosts may frame
+  the pane and the dialog's pages (`frame-ancestors` cannot be set from a <meta> tag, so
+  it has to be a header).
   Other responses (JSON, scripts, images) get the strictest policy, which only matters if
   a browser is tricked into rendering one as a document.
 
@@ -22,7 +23,7 @@ with the right status and no details of what went wrong inside.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, Response, g, render_template, request
@@ -89,7 +90,9 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def error_page(status: int, title: str, message: str, headers: Any = ()) -> Response:
+def error_page(
+    status: int, title: str, message: str, headers: Iterable[tuple[str, str]] = ()
+) -> Response:
     """The HTML page a browser gets for an error; the security headers come from the hook."""
     body = render_template("page.html", title=title, message=message, links=[], error=True)
     response = Response(body, status=status, mimetype="text/html")
