@@ -53,4 +53,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from connector import cli
 
     cli.init_app(app)
+
+    from connector import security
+
+    # Last: it wraps the JSON error handlers registered above.
+    security.init_app(app)
     return app

@@ -57,6 +57,8 @@ def init_app(app: Flask) -> None:
             abort(404, "This record does not exist any more.")
         main = card.get(record_type) or card.get("contact") or card.get("company") or {}
         title = main.get("name") or main.get("title") or main.get("subject") or record_type
-        return render_template(
+        page = render_template(
             "record.html", card=card, title=title, subtitle=record_type.capitalize()
         )
+        # Customer data behind a bearer link: kept out of shared caches and history caches.
+        return page, 200, {"Cache-Control": "no-store"}

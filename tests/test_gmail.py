@@ -275,7 +275,8 @@ def test_known_sender_card(addon) -> None:
     create_lead(addon.caller, contact_id=contact["id"], title="50 seats", expected_revenue=5000)
     addon.gmail.add("m1", mime())
     card = pushed(addon.trigger("message", "m1"))
-    assert card["header"]["title"] == "Hank &lt;Scorpio&gt;"
+    # The header title is plain text (card.proto): shown as written, not escaped.
+    assert card["header"]["title"] == "Hank <Scorpio>"
     assert card["header"]["subtitle"] == "CEO · Globex"
     assert "50 seats" in str(card)
     request = addon.gmail.requests[0]
@@ -663,3 +664,114 @@ def test_send_when_google_refuses_the_client_is_not_a_sign_in(addon, consented) 
     assert "pushCard" not in body["renderActions"]["action"].get("navigations", [{}])[0]
     assert body["renderActions"]["action"]["notification"]["text"].startswith("Gmail could not")
     assert addon.gmail.sent == []
+
+
+# Stored XSS: record data in every card --------------------------------------------------
+
+XSS = '<img src=x onerror=alert(1)>"&'
+# Our own markup in formatted text; nothing else may open a tag there.
+OWN_TAGS = ("<b>", "</b>")
+# Where Google renders formatted text (a small HTML subset): card.proto and the guides.
+FORMATTED = {"textParagraph": ("text",), "decoratedText": ("text", "topLabel", "bottomLabel")}
+# Widgets whose text Google shows as written, and where that text is.
+PLAIN = {
+    "buttonList": lambda w: [b.get("text", "") for b in w["buttons"]],
+    "selectionInput": lambda w: [w["label"]] + [i["text"] for i in w["items"]],
+    "textInput": lambda w: [w["label"], w.get("value", "")],
+    "dateTimePicker": lambda w: [w["label"]],
+}
+
+
+def card_texts(card: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Every text a card shows, as (formatted, plain). A widget of a kind not classified
+    here fails the test: it must be placed in one list or the other first."""
+    formatted, plain = [], [card["header"]["title"], card["header"].get("subtitle", "")]
+    for section in card["sections"]:
+        formatted.append(section.get("header", ""))
+        for widget in section["widgets"]:
+            [(kind, body)] = widget.items()
+            if kind in FORMATTED:
+                formatted += [body.get(field, "") for field in FORMATTED[kind]]
+                plain += [body.get("button", {}).get("text", "")]
+            else:
+                assert kind in PLAIN, f"unclassified widget {kind}"
+                plain += PLAIN[kind](body)
+    return formatted, plain
+
+
+def assert_escaped(cards: list[dict[str, Any]]) -> None:
+    """No tag from record data in formatted text; plain text shown as written."""
+    shown_plain = []
+    for card in cards:
+        formatted, plain = card_texts(card)
+        for value in formatted:
+            for tag in OWN_TAGS:
+                value = value.replace(tag, "")
+            assert "<" not in value and ">" not in value, value
+        assert all("&lt;" not in value and "&amp;" not in value for value in plain), plain
+        shown_plain += plain
+    assert any(XSS in value for value in shown_plain)
+
+
+def test_record_data_is_escaped_in_every_card(app, addon) -> None:
+    from markupsafe import escape
+
+    from connector.db import session_scope
+    from connector.orgs.models import User
+
+    with session_scope(app) as session:  # what the settings card shows
+        user = session.get(User, addon.caller.user_id)
+        user.name, user.organization.name = f"Ann {XSS}", f"Acme {XSS}"
+    company = create_company(addon.caller, f"Globex {XSS}")
+    contact = create_contact(
+        addon.caller, f"Hank {XSS}", ["hank@globex.test"], job_title=XSS, phone="+1 555 0100"
+    )
+    lead = create_lead(addon.caller, contact_id=contact["id"], title=f"Deal {XSS}")
+    ticket = addon.caller.post(
+        "/api/v1/tickets", json={"subject": f"Broken {XSS}", "contact_id": contact["id"]}
+    )
+    assert ticket.status_code == 201, ticket.json
+    task = {"title": f"Call {XSS}", "due_date": "2020-01-01"}
+    task["record"] = {"type": "contact", "id": contact["id"]}
+    assert addon.caller.post("/api/v1/tasks", json=task).status_code == 201
+    note = {"body": f"Note {XSS}", "records": [{"type": "contact", "id": contact["id"]}]}
+    assert addon.caller.post("/api/v1/notes", json=note).status_code == 201
+    template = {"name": f"Thanks {XSS}", "subject": f"Re {XSS}", "body_html": "<p>Hi</p>"}
+    assert addon.caller.post("/api/v1/templates", json=template).status_code == 201
+    addon.gmail.add("m1", mime())
+    addon.gmail.add("m2", mime(to="ann@acme.test, mia@globex.test", message_id="<m2@globex.test>"))
+    addon.gmail.add("m3", mime(sender="Mia <mia@globex.test>", message_id="<m3@globex.test>"))
+
+    seen = [pushed(addon.trigger("homepage")), pushed(addon.trigger("message", "m2"))]
+    person = pushed(addon.trigger("message", "m1"))
+    seen += [person, pushed(addon.trigger("message", "m3"))]  # an unknown sender of Globex
+    for label in ("Log email", "Create lead", "Create ticket", "Reply with template"):
+        seen.append(pushed(addon.call(find_action(person, label))))
+    seen.append(pushed(addon.trigger("compose", "draft-1", toRecipients=["hank@globex.test"])))
+    search = pushed(addon.post("/gmail/actions/universal_search", addon.event()).json)
+    for query in ("Hank", "Globex", "Deal", "Broken", XSS):
+        form = {"query": strings(query)}
+        seen.append(pushed(addon.call(find_action(search, "Search"), message_id=None, form=form)))
+    seen.append(pushed(addon.post("/gmail/actions/universal_settings", addon.event()).json))
+
+    assert_escaped(seen)
+    shown = [text for card in seen for texts in card_texts(card) for text in texts]
+    stored = [company["name"], lead["title"], f"Broken {XSS}", f"Call {XSS}", f"Note {XSS}"]
+    stored += [template["name"], template["subject"], "Ann " + XSS, "Acme " + XSS, XSS]
+    for value in stored:  # each is shown, escaped or as written
+        assert any(str(escape(value)) in text or value in text for text in shown), value
+    assert person["header"]["title"] == f"Hank {XSS}"  # plain text: as written
+    log_form = seen[4]
+    items = log_form["sections"][0]["widgets"][0]["selectionInput"]["items"]
+    assert f"Contact: Hank {XSS}" in [i["text"] for i in items]
+
+
+def test_card_text_helpers() -> None:
+    from markupsafe import Markup
+
+    from connector.gmail import cards
+
+    assert cards.formatted("Smith & <Co>") == "Smith &amp; &lt;Co&gt;"
+    assert cards.formatted(Markup("<b>{}</b>").format("<i>")) == "<b>&lt;i&gt;</b>"
+    assert cards.plain("Smith & <Co>") == "Smith & <Co>"
+    assert cards.plain(Markup("<b>{}</b> ok").format("A & B")) == "A & B ok"

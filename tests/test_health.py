@@ -30,11 +30,12 @@ def test_readyz_says_what_is_unreachable(tmp_path) -> None:
 def test_unexpected_errors_are_json_without_details(app) -> None:
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
-    @app.get("/boom")
+    # Under the API; a browser route answers with an HTML page (test_browser_security).
+    @app.get("/api/v1/boom")
     def boom() -> str:
         raise RuntimeError("secret internals")
 
-    response = app.test_client().get("/boom")
+    response = app.test_client().get("/api/v1/boom")
     assert response.status_code == 500
     assert response.json["code"] == 500
     assert "secret internals" not in response.get_data(as_text=True)

@@ -216,8 +216,13 @@ def test_outlook_dialog_hands_the_pane_a_new_key(app, idp, page, caller) -> None
     )
     page.goto(base + "/connect?client=outlook")
     page.get_by_role("link", name="Sign in with Google").click()
-    page.get_by_role("link", name="Allow").click()
+    with page.expect_response(lambda r: "/auth/google/callback" in r.url) as last_page:
+        page.get_by_role("link", name="Allow").click()
     page.get_by_text("Returning to Outlook").wait_for()
+    # Its policy (connector.security) lets Office.js run and Office frame the dialog.
+    policy = last_page.value.headers["content-security-policy"]
+    assert "script-src 'self' https://appsforoffice.microsoft.com;" in policy
+    assert "frame-ancestors https://outlook.office.com " in policy
     for _ in range(100):
         if page.evaluate("() => window.__messages.length"):
             break

@@ -52,6 +52,7 @@ from connector.orgs.service import (
 )
 from connector.orgs.service import revoke_key as revoke
 from connector.records.addresses import domain_of
+from connector.security import office_dialog
 from connector.store import get_store
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,14 @@ CLIENTS = ("web", "outlook")
 
 def _client() -> str:
     client = request.args.get("client", "web")
+    _in_outlook_dialog(client)
     return client if client in CLIENTS else "web"
+
+
+def _in_outlook_dialog(client: str | None) -> None:
+    """Pages of the Outlook sign-in dialog may be framed by Office (see connector.security)."""
+    if client == "outlook":
+        office_dialog()
 
 
 @bp.get("/connect")
@@ -192,6 +200,7 @@ def google_callback() -> ResponseReturnValue:
     record = _take_state(request.args.get("state", ""))
     if record is None:
         return refused("This sign-in has expired or was already used. Start again.")
+    _in_outlook_dialog(record.get("client"))
     if record["browser"] != session.get("browser"):
         return refused("This sign-in was started in another browser. Start again here.")
     if "error" in request.args:
@@ -269,6 +278,7 @@ def microsoft_callback() -> ResponseReturnValue:
     record = _take_state(request.args.get("state", ""))
     if record is None or "flow" not in record:
         return refused("This sign-in has expired or was already used. Start again.")
+    _in_outlook_dialog(record.get("client"))
     if record["browser"] != session.get("browser"):
         return refused("This sign-in was started in another browser. Start again here.")
     if "error" in request.args:
@@ -385,6 +395,7 @@ def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseR
         # The Outlook dialog hands the pane a key of its own (messageParent).
         api_key = issue_key(db, user, "Outlook add-in")
         db.commit()
+        office_dialog(scripts=True)  # Office.js hands the key to the pane
         return (
             render_template("dialog_done.html", api_key=api_key, email=email),
             200,

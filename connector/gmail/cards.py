@@ -4,6 +4,17 @@ The JSON follows google.apps.card.v1.Card (the tests parse every card with
 Google's protos). Buttons call back through `act(name, **state)`, which the
 caller supplies: it returns the Action (endpoint URL and signed parameters), so
 nothing here knows about Flask, URLs or secrets.
+
+Text reaches a card only through the widget functions below, and they escape it by
+the field it lands in, so that no card can forget to. Google renders some fields as
+formatted text, a small HTML subset (card.proto: `textParagraph.text`, `decoratedText`'s
+`text`, and a section's `header`; the DecoratedText guide extends it to the widget's
+labels, whose `topLabelText` variants allow "more complex formatting"): there user data
+is HTML-escaped, and markup of ours is written as `Markup`, whose arguments are escaped
+as they are filled in. Every other field (the card header's title and subtitle,
+selection items, buttons, input labels and values, notifications) is shown as written:
+escaping there would show `&amp;` for the `&` of "Smith & Co", so it gets the text as
+it is, and any `Markup` of ours as plain text.
 """
 
 from __future__ import annotations
@@ -11,6 +22,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+from markupsafe import Markup
+from markupsafe import escape as escape_html
 
 Card = dict[str, Any]
 Widget = dict[str, Any]
@@ -23,11 +37,24 @@ class Act(Protocol):
     def __call__(self, name: str, /, **state: Any) -> dict[str, Any]: ...
 
 
+# Text ------------------------------------------------------------------------------
+
+
+def formatted(value: str) -> str:
+    """For a field Google renders as HTML: user data escaped, our `Markup` kept."""
+    return str(escape_html(value))
+
+
+def plain(value: str) -> str:
+    """For a field Google shows as it is: text unchanged, our `Markup` as its plain text."""
+    return value.striptags() if isinstance(value, Markup) else str(value)
+
+
 # Widgets ---------------------------------------------------------------------------
 
 
 def text(value: str) -> Widget:
-    return {"textParagraph": {"text": value}}
+    return {"textParagraph": {"text": formatted(value)}}
 
 
 def decorated(
@@ -39,13 +66,13 @@ def decorated(
     on_click: dict[str, Any] | None = None,
     end_button: dict[str, Any] | None = None,
 ) -> Widget:
-    body: dict[str, Any] = {"text": value or "—", "wrapText": True}
+    body: dict[str, Any] = {"text": formatted(value or "—"), "wrapText": True}
     if end_button:
         body["button"] = end_button
     if top:
-        body["topLabel"] = top
+        body["topLabel"] = formatted(top)
     if bottom:
-        body["bottomLabel"] = bottom
+        body["bottomLabel"] = formatted(bottom)
     if icon:
         body["startIcon"] = {"knownIcon": icon}
     if on_click:
@@ -54,7 +81,7 @@ def decorated(
 
 
 def button(label: str, on_click: dict[str, Any]) -> dict[str, Any]:
-    return {"text": label, "onClick": on_click}
+    return {"text": plain(label), "onClick": on_click}
 
 
 def buttons(*items: dict[str, Any]) -> Widget:
@@ -77,11 +104,11 @@ def overlay_link(url: str) -> dict[str, Any]:
 def text_input(name: str, label: str, value: str = "", *, multiline: bool = False) -> Widget:
     body: dict[str, Any] = {
         "name": name,
-        "label": label,
+        "label": plain(label),
         "type": "MULTIPLE_LINE" if multiline else "SINGLE_LINE",
     }
     if value:
-        body["value"] = value
+        body["value"] = plain(value)
     return {"textInput": body}
 
 
@@ -89,9 +116,9 @@ def checkboxes(name: str, label: str, items: Sequence[tuple[str, str, bool]]) ->
     return {
         "selectionInput": {
             "name": name,
-            "label": label,
+            "label": plain(label),
             "type": "CHECK_BOX",
-            "items": [{"text": t, "value": v, "selected": s} for t, v, s in items],
+            "items": [{"text": plain(t), "value": v, "selected": s} for t, v, s in items],
         }
     }
 
@@ -100,17 +127,17 @@ def dropdown(name: str, label: str, items: Sequence[tuple[str, str]]) -> Widget:
     return {
         "selectionInput": {
             "name": name,
-            "label": label,
+            "label": plain(label),
             "type": "DROPDOWN",
             "items": [
-                {"text": t, "value": v, "selected": n == 0} for n, (t, v) in enumerate(items)
+                {"text": plain(t), "value": v, "selected": n == 0} for n, (t, v) in enumerate(items)
             ],
         }
     }
 
 
 def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
-    body: dict[str, Any] = {"name": name, "label": label, "type": "DATE_ONLY"}
+    body: dict[str, Any] = {"name": name, "label": plain(label), "type": "DATE_ONLY"}
     if value is not None:
         midnight = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
         body["valueMsEpoch"] = str(int(midnight.timestamp() * 1000))
@@ -120,7 +147,7 @@ def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
 def section(widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False) -> dict:
     body: dict[str, Any] = {"widgets": list(widgets)}
     if header:
-        body["header"] = header
+        body["header"] = formatted(header)
     if collapsible and len(widgets) > 3:
         body["collapsible"] = True
         body["uncollapsibleWidgetsCount"] = 3
@@ -130,9 +157,9 @@ def section(widgets: Sequence[Widget], header: str = "", *, collapsible: bool = 
 def card(
     title: str, sections: Sequence[dict[str, Any]], subtitle: str = "", name: str = ""
 ) -> Card:
-    header: dict[str, Any] = {"title": title}
+    header: dict[str, Any] = {"title": plain(title)}
     if subtitle:
-        header["subtitle"] = subtitle
+        header["subtitle"] = plain(subtitle)
     kept = [s for s in sections if s["widgets"]]
     result: Card = {"header": header, "sections": kept}
     if name:
@@ -180,10 +207,12 @@ def no_access_card(email: str, sign_in_url: str) -> Card:
             section(
                 [
                     text(
-                        f"<b>{escape(email)}</b> is not a user of the connector yet. Sign in "
-                        "with your work account: where your organization lets your domain "
-                        "join, that is all it takes. Otherwise ask your connector admin to "
-                        "add you first."
+                        Markup(
+                            "<b>{}</b> is not a user of the connector yet. Sign in "
+                            "with your work account: where your organization lets your domain "
+                            "join, that is all it takes. Otherwise ask your connector admin to "
+                            "add you first."
+                        ).format(email)
                     ),
                     buttons(button("Sign in", sign_in)),
                 ]
@@ -201,7 +230,7 @@ def homepage_card(
 ) -> Card:
     task_widgets = [
         decorated(
-            escape(task["title"]),
+            task["title"],
             bottom=_due(task, today),
             icon="CLOCK",
             on_click=action(act, "complete_task", task_id=task["id"]),
@@ -209,7 +238,7 @@ def homepage_card(
         for task in tasks[:MAX_LISTED]
     ] or [text("Nothing due in the next 7 days.")]
     lead_widgets = [
-        decorated(escape(lead["title"]), bottom=_lead_line(lead), icon="DOLLAR")
+        decorated(lead["title"], bottom=_lead_line(lead), icon="DOLLAR")
         for lead in leads[:MAX_LISTED]
     ] or [text("No open leads.")]
     return card(
@@ -243,9 +272,9 @@ def picker_card(results: Sequence[dict[str, Any]], act: Act) -> Card:
         )
         widgets.append(
             decorated(
-                escape(name),
-                top=escape(result["email"]) if contact else "",
-                bottom=escape(bottom),
+                name,
+                top=result["email"] if contact else "",
+                bottom=bottom,
                 icon="PERSON",
                 on_click=action(act, "open_person", email=result["email"]),
             )
@@ -267,23 +296,25 @@ def person_card(
         return unknown_sender_card(result, act)
     details: list[Widget] = []
     if contact:
-        details.append(decorated(escape(result["email"]), top="Email", icon="EMAIL"))
+        details.append(decorated(result["email"], top="Email", icon="EMAIL"))
         if contact.get("phone"):
-            details.append(decorated(escape(contact["phone"]), top="Phone", icon="PHONE"))
+            details.append(decorated(contact["phone"], top="Phone", icon="PHONE"))
     if company:
         details.append(
             decorated(
-                escape(company["name"]),
+                company["name"],
                 top="Company",
-                bottom=escape(", ".join(company.get("domains", []))),
+                bottom=", ".join(company.get("domains", [])),
                 icon="STORE",
             )
         )
     if logged_on:
-        details.append(text("<b>✓ This email is logged</b> on " + escape(", ".join(logged_on))))
+        details.append(
+            text(Markup("<b>✓ This email is logged</b> on {}").format(", ".join(logged_on)))
+        )
     leads = [
         decorated(
-            escape(lead["title"]),
+            lead["title"],
             bottom=_lead_line(lead),
             icon="DOLLAR",
             on_click=open_link(record_url("lead", lead["id"])),
@@ -292,7 +323,7 @@ def person_card(
     ]
     tickets = [
         decorated(
-            escape(t["subject"]),
+            t["subject"],
             bottom=f"{t['status'].capitalize()} · {t['priority']}",
             icon="TICKET",
             on_click=open_link(record_url("ticket", t["id"])),
@@ -301,7 +332,7 @@ def person_card(
     ]
     tasks = [
         decorated(
-            escape(t["title"]),
+            t["title"],
             bottom=_due(t, today),
             icon="CLOCK",
             on_click=action(act, "complete_task", task_id=t["id"]),
@@ -310,9 +341,9 @@ def person_card(
     ]
     activities = [
         decorated(
-            escape(a["subject"] or a["snippet"][:60] or a["kind"]),
+            a["subject"] or a["snippet"][:60] or a["kind"],
             top=a["occurred_at"][:10],
-            bottom=escape(a["from"] if a["kind"] == "email" else "Note"),
+            bottom=a["from"] if a["kind"] == "email" else "Note",
             icon="EMAIL" if a["kind"] == "email" else "DESCRIPTION",
         )
         for a in result.get("activities", [])[:5]
@@ -338,7 +369,7 @@ def person_card(
         else f"Company of {result['email']}"
     )
     return card(
-        escape(title),
+        title,
         [
             section(details),
             section(actions),
@@ -347,7 +378,7 @@ def person_card(
             section(tasks, "Open tasks", collapsible=True),
             section(activities, "Recent activity", collapsible=True),
         ],
-        subtitle=escape(subtitle),
+        subtitle=subtitle,
         name="person",
     )
 
@@ -357,12 +388,12 @@ def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
     company = proposal.get("company")
     new_company = proposal.get("new_company")
     widgets: list[Widget] = [
-        text(f"<b>{escape(result['email'])}</b> is not in your records."),
+        text(Markup("<b>{}</b> is not in your records.").format(result["email"])),
         text_input("name", "Name", proposal.get("name", "")),
         text_input("email", "Email", result["email"]),
     ]
     if company:
-        widgets.append(decorated(escape(company["name"]), top="Company", icon="STORE"))
+        widgets.append(decorated(company["name"], top="Company", icon="STORE"))
     elif new_company:
         widgets.append(text_input("company_name", "New company", new_company["name"]))
     widgets.append(
@@ -381,7 +412,7 @@ def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
     return card(
         "Not in your records",
         [section(widgets), search_section(act)],
-        subtitle=escape(result["email"]),
+        subtitle=result["email"],
         name="unknown",
     )
 
@@ -401,13 +432,13 @@ def search_results_card(
             else open_link(record_url(hit["type"], hit["id"]))
         )
         groups.setdefault(hit["type"], []).append(
-            decorated(escape(hit["title"]), bottom=escape(hit["subtitle"]), on_click=on_click)
+            decorated(hit["title"], bottom=hit["subtitle"], on_click=on_click)
         )
     titles = {"contact": "Contacts", "company": "Companies", "lead": "Leads", "ticket": "Tickets"}
     sections = [search_section(act, query)]
     sections += [section(widgets, titles[kind]) for kind, widgets in groups.items()]
     if query and not results:
-        sections.append(section([text(f"Nothing matches “{escape(query)}”.")]))
+        sections.append(section([text(f"Nothing matches “{query}”.")]))
     return card("Search", sections, subtitle=f"{total} found", name="search")
 
 
@@ -516,8 +547,8 @@ def template_picker_card(
     action_name = "insert_template" if compose else "reply_with_template"
     widgets = [
         decorated(
-            escape(t["name"]),
-            bottom=escape(t["subject"]) + ("" if compose else " · click for a draft"),
+            t["name"],
+            bottom=t["subject"] + ("" if compose else " · click for a draft"),
             icon="DESCRIPTION",
             on_click=action(act, action_name, template_id=t["id"], email=email),
             end_button=None
@@ -560,21 +591,14 @@ def settings_card(name: str, email: str, organization: str) -> Card:
         [
             section(
                 [
-                    decorated(
-                        escape(name), top="Signed in as", bottom=escape(email), icon="PERSON"
-                    ),
-                    decorated(escape(organization), top="Organization", icon="STORE"),
+                    decorated(name, top="Signed in as", bottom=email, icon="PERSON"),
+                    decorated(organization, top="Organization", icon="STORE"),
                     text("Your records, templates and users are managed by your connector admin."),
                 ]
             )
         ],
         name="settings",
     )
-
-
-def escape(value: str) -> str:
-    # Card text takes a small HTML subset: user data must not add markup.
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # Responses --------------------------------------------------------------------------
@@ -604,7 +628,7 @@ def render(
     if navigations:
         body["navigations"] = navigations
     if notification:
-        body["notification"] = {"text": notification}
+        body["notification"] = {"text": plain(notification)}
     return {"renderActions": {"action": body}}
 
 
