@@ -275,8 +275,8 @@ def test_known_sender_card(addon) -> None:
     create_lead(addon.caller, contact_id=contact["id"], title="50 seats", expected_revenue=5000)
     addon.gmail.add("m1", mime())
     card = pushed(addon.trigger("message", "m1"))
-    # The header title is plain text (card.proto): shown as written, not escaped.
-    assert card["header"]["title"] == "Hank <Scorpio>"
+    # Record data is escaped in every field a person reads, the header's title included.
+    assert card["header"]["title"] == "Hank &lt;Scorpio&gt;"
     assert card["header"]["subtitle"] == "CEO · Globex"
     assert "50 seats" in str(card)
     request = addon.gmail.requests[0]
@@ -673,44 +673,44 @@ XSS = '<img src=x onerror=alert(1)>"&'
 OWN_TAGS = ("<b>", "</b>")
 # Where Google renders formatted text (a small HTML subset): card.proto and the guides.
 FORMATTED = {"textParagraph": ("text",), "decoratedText": ("text", "topLabel", "bottomLabel")}
-# Widgets whose text Google shows as written, and where that text is.
-PLAIN = {
+# Widgets whose text Google documents as plain: record data is escaped there all the same.
+LABELS = {
     "buttonList": lambda w: [b.get("text", "") for b in w["buttons"]],
     "selectionInput": lambda w: [w["label"]] + [i["text"] for i in w["items"]],
-    "textInput": lambda w: [w["label"], w.get("value", "")],
+    "textInput": lambda w: [w["label"]],
     "dateTimePicker": lambda w: [w["label"]],
 }
 
 
 def card_texts(card: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Every text a card shows, as (formatted, plain). A widget of a kind not classified
-    here fails the test: it must be placed in one list or the other first."""
-    formatted, plain = [], [card["header"]["title"], card["header"].get("subtitle", "")]
+    """Every text a card shows, as (shown, input values). A widget of a kind not classified
+    here fails the test: it must be placed first."""
+    shown = [card["header"]["title"], card["header"].get("subtitle", "")]
+    values = []
     for section in card["sections"]:
-        formatted.append(section.get("header", ""))
+        shown.append(section.get("header", ""))
         for widget in section["widgets"]:
             [(kind, body)] = widget.items()
             if kind in FORMATTED:
-                formatted += [body.get(field, "") for field in FORMATTED[kind]]
-                plain += [body.get("button", {}).get("text", "")]
+                shown += [body.get(field, "") for field in FORMATTED[kind]]
+                shown += [body.get("button", {}).get("text", "")]
             else:
-                assert kind in PLAIN, f"unclassified widget {kind}"
-                plain += PLAIN[kind](body)
-    return formatted, plain
+                assert kind in LABELS, f"unclassified widget {kind}"
+                shown += LABELS[kind](body)
+                if kind == "textInput":
+                    values.append(body.get("value", ""))
+    return shown, values
 
 
 def assert_escaped(cards: list[dict[str, Any]]) -> None:
-    """No tag from record data in formatted text; plain text shown as written."""
-    shown_plain = []
+    """No tag from record data in any text a card shows; input values as written."""
     for card in cards:
-        formatted, plain = card_texts(card)
-        for value in formatted:
+        shown, values = card_texts(card)
+        for value in shown:
             for tag in OWN_TAGS:
                 value = value.replace(tag, "")
             assert "<" not in value and ">" not in value, value
-        assert all("&lt;" not in value and "&amp;" not in value for value in plain), plain
-        shown_plain += plain
-    assert any(XSS in value for value in shown_plain)
+        assert all("&lt;" not in value and "&amp;" not in value for value in values), values
 
 
 def test_record_data_is_escaped_in_every_card(app, addon) -> None:
@@ -760,10 +760,10 @@ def test_record_data_is_escaped_in_every_card(app, addon) -> None:
     stored += [template["name"], template["subject"], "Ann " + XSS, "Acme " + XSS, XSS]
     for value in stored:  # each is shown, escaped or as written
         assert any(str(escape(value)) in text or value in text for text in shown), value
-    assert person["header"]["title"] == f"Hank {XSS}"  # plain text: as written
+    assert person["header"]["title"] == f"Hank {escape(XSS)}"
     log_form = seen[4]
     items = log_form["sections"][0]["widgets"][0]["selectionInput"]["items"]
-    assert f"Contact: Hank {XSS}" in [i["text"] for i in items]
+    assert f"Contact: Hank {escape(XSS)}" in [i["text"] for i in items]
 
 
 def test_card_text_helpers() -> None:
@@ -773,5 +773,6 @@ def test_card_text_helpers() -> None:
 
     assert cards.formatted("Smith & <Co>") == "Smith &amp; &lt;Co&gt;"
     assert cards.formatted(Markup("<b>{}</b>").format("<i>")) == "<b>&lt;i&gt;</b>"
-    assert cards.plain("Smith & <Co>") == "Smith & <Co>"
-    assert cards.plain(Markup("<b>{}</b> ok").format("A & B")) == "A & B ok"
+    assert cards.as_text("Smith & <Co>") == "Smith &amp; &lt;Co&gt;"
+    assert cards.as_text(Markup("<b>{}</b> ok").format("A & B")) == "A &amp; B ok"
+    assert cards.input_value("Smith & <Co>") == "Smith & <Co>"

@@ -5,16 +5,16 @@ Google's protos). Buttons call back through `act(name, **state)`, which the
 caller supplies: it returns the Action (endpoint URL and signed parameters), so
 nothing here knows about Flask, URLs or secrets.
 
-Text reaches a card only through the widget functions below, and they escape it by
-the field it lands in, so that no card can forget to. Google renders some fields as
-formatted text, a small HTML subset (card.proto: `textParagraph.text`, `decoratedText`'s
-`text`, and a section's `header`; the DecoratedText guide extends it to the widget's
-labels, whose `topLabelText` variants allow "more complex formatting"): there user data
-is HTML-escaped, and markup of ours is written as `Markup`, whose arguments are escaped
-as they are filled in. Every other field (the card header's title and subtitle,
-selection items, buttons, input labels and values, notifications) is shown as written:
-escaping there would show `&amp;` for the `&` of "Smith & Co", so it gets the text as
-it is, and any `Markup` of ours as plain text.
+Text reaches a card only through the widget functions below, and they escape it there,
+so that no card can forget to. Google renders some fields as formatted text, a small HTML
+subset (card.proto: `textParagraph.text`, `decoratedText`'s `text` and labels, a section's
+`header`): there user data is HTML-escaped, and markup of ours is written as `Markup`,
+whose arguments are escaped as they are filled in. The other fields a person reads (the
+card header's title and subtitle, selection items, buttons, input labels, notifications)
+are documented as plain text, but record data is escaped there too (`as_text`): a client
+that renders one of them as HTML must not run a record's name, and the cost, an entity
+shown for a `&` where a client shows text as written, is the safe side. Only the value
+of an input, text the user edits and sends back, is left as it is (`input_value`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,13 @@ def formatted(value: str) -> str:
     return str(escape_html(value))
 
 
-def plain(value: str) -> str:
-    """For a field Google shows as it is: text unchanged, our `Markup` as its plain text."""
+def as_text(value: str) -> str:
+    """For a field Google shows as text: our `Markup` as its plain text, user data escaped."""
+    return str(escape_html(value.striptags() if isinstance(value, Markup) else value))
+
+
+def input_value(value: str) -> str:
+    """The value of an input: the user edits it and sends it back, so it stays as written."""
     return value.striptags() if isinstance(value, Markup) else str(value)
 
 
@@ -81,7 +86,7 @@ def decorated(
 
 
 def button(label: str, on_click: dict[str, Any]) -> dict[str, Any]:
-    return {"text": plain(label), "onClick": on_click}
+    return {"text": as_text(label), "onClick": on_click}
 
 
 def buttons(*items: dict[str, Any]) -> Widget:
@@ -104,11 +109,11 @@ def overlay_link(url: str) -> dict[str, Any]:
 def text_input(name: str, label: str, value: str = "", *, multiline: bool = False) -> Widget:
     body: dict[str, Any] = {
         "name": name,
-        "label": plain(label),
+        "label": as_text(label),
         "type": "MULTIPLE_LINE" if multiline else "SINGLE_LINE",
     }
     if value:
-        body["value"] = plain(value)
+        body["value"] = input_value(value)
     return {"textInput": body}
 
 
@@ -116,9 +121,9 @@ def checkboxes(name: str, label: str, items: Sequence[tuple[str, str, bool]]) ->
     return {
         "selectionInput": {
             "name": name,
-            "label": plain(label),
+            "label": as_text(label),
             "type": "CHECK_BOX",
-            "items": [{"text": plain(t), "value": v, "selected": s} for t, v, s in items],
+            "items": [{"text": as_text(t), "value": v, "selected": s} for t, v, s in items],
         }
     }
 
@@ -127,17 +132,18 @@ def dropdown(name: str, label: str, items: Sequence[tuple[str, str]]) -> Widget:
     return {
         "selectionInput": {
             "name": name,
-            "label": plain(label),
+            "label": as_text(label),
             "type": "DROPDOWN",
             "items": [
-                {"text": plain(t), "value": v, "selected": n == 0} for n, (t, v) in enumerate(items)
+                {"text": as_text(text), "value": value, "selected": n == 0}
+                for n, (text, value) in enumerate(items)
             ],
         }
     }
 
 
 def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
-    body: dict[str, Any] = {"name": name, "label": plain(label), "type": "DATE_ONLY"}
+    body: dict[str, Any] = {"name": name, "label": as_text(label), "type": "DATE_ONLY"}
     if value is not None:
         midnight = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
         body["valueMsEpoch"] = str(int(midnight.timestamp() * 1000))
@@ -157,9 +163,9 @@ def section(widgets: Sequence[Widget], header: str = "", *, collapsible: bool = 
 def card(
     title: str, sections: Sequence[dict[str, Any]], subtitle: str = "", name: str = ""
 ) -> Card:
-    header: dict[str, Any] = {"title": plain(title)}
+    header: dict[str, Any] = {"title": as_text(title)}
     if subtitle:
-        header["subtitle"] = plain(subtitle)
+        header["subtitle"] = as_text(subtitle)
     kept = [s for s in sections if s["widgets"]]
     result: Card = {"header": header, "sections": kept}
     if name:
@@ -628,7 +634,7 @@ def render(
     if navigations:
         body["navigations"] = navigations
     if notification:
-        body["notification"] = {"text": plain(notification)}
+        body["notification"] = {"text": as_text(notification)}
     return {"renderActions": {"action": body}}
 
 
