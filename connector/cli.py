@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from connector.config import ConfigError, check_production
 from connector.db import session_scope
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
@@ -200,6 +202,11 @@ def init_app(app: Flask) -> None:
         from gunicorn.app.base import BaseApplication
 
         process_count = worker_count(app.config["REDIS_URL"], workers)
+        if app.config["ENV_NAME"] == "production":
+            try:
+                check_production(app.config, workers=process_count)
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
 
         class Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
@@ -211,6 +218,10 @@ def init_app(app: Flask) -> None:
                     "accesslog": "-",
                     "keepalive": 5,
                     "post_fork": post_fork,
+                    # Forwarded headers are trusted by the app alone, as many hops as
+                    # CONNECTOR_TRUSTED_PROXIES says (ProxyFix); gunicorn's own default
+                    # would trust X-Forwarded-Proto from any local process.
+                    "secure_scheme_headers": {},
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)
@@ -243,5 +254,12 @@ def worker_count(redis_url: str | None, requested: int | None) -> int:
 
 
 def main() -> None:
-    cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False)
+    # The app is made before any command runs, so that a configuration that cannot
+    # serve (see connector.config) stops every command with one line, not a traceback.
+    try:
+        app = _create_app()
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    cli = FlaskGroup(create_app=lambda: app, add_default_commands=False, add_version_option=False)
     cli.main(prog_name="connector")
