@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
-    from connector import api, auth, db, health, record_links, request_body, store, web
+    from connector import api, auth, db, health, pages, record_links, request_body, store, web
     from connector.config import load_config
     from connector.ids import IdConverter
 
@@ -47,6 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    pages.init_app(app)
     record_links.init_app(app)
 
     from connector.gmail import views as gmail_views
