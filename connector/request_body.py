@@ -90,10 +90,12 @@ class BodyLimit:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         length = _declared_length(environ)
-        # A body without a length can be read to its end only when the server says
-        # it ends (chunked, under gunicorn): elsewhere reading would wait forever.
-        terminated = bool(environ.get("wsgi.input_terminated"))
-        if length is None and not terminated:
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        # A body without a length can be read to its end only when the server says it
+        # ends (chunked, under gunicorn): elsewhere reading would wait forever. Requests
+        # without a body pass untouched (a file response keeps the server's sendfile).
+        terminated = chunked and bool(environ.get("wsgi.input_terminated"))
+        if not length and not terminated:
             return self.wsgi_app(environ, start_response)
         stream = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = stream
