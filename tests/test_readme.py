@@ -7,16 +7,23 @@ runs outside the test suite (on a server, against Google, or the suite's own run
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 
+from connector import create_app
 from connector.db import session_scope
 from connector.models import Contact
+
+from .conftest import base_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 LOCAL = "http://127.0.0.1:8000"
@@ -35,8 +42,8 @@ ELSEWHERE = {
     "createuser": "server setup: PostgreSQL",
     "createdb": "server setup: PostgreSQL",
     "dropdb": "restore, on the server",
-    "pg_dump": "backup, on the server",
-    "pg_restore": "restore, on the server",
+    "pg_dump": "run by the backup test, on its own database",
+    "pg_restore": "run by the backup test, into a scratch database",
     "systemctl": "systemd, on the server",
     "journalctl": "systemd, on the server",
     "nginx": "nginx, on the server",
@@ -169,3 +176,66 @@ def test_the_quick_start_finds_what_it_says(client, runner, tmp_path, monkeypatc
     found = client.get(f"/api/v1/lookup?email={address}", headers=headers).get_json()
     assert found["results"][0]["contact"]["id"] == 1
     assert client.get("/api/v1/search?q=co", headers=headers).get_json()["total"] > 0
+
+
+def backup_commands() -> dict[str, list[str]]:
+    found = {}
+    for command in sh_commands():
+        for words in simple_commands(command):
+            if program(words) in ("pg_dump", "pg_restore"):
+                found[program(words)] = words
+    assert set(found) == {"pg_dump", "pg_restore"}
+    return found
+
+
+def test_the_backup_and_restore_commands_round_trip(
+    app, backend: str, runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's pg_dump and pg_restore, on the test's database and a scratch one."""
+    if backend != "postgres":
+        pytest.skip("PostgreSQL's tools")
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("pg_dump and pg_restore are not installed")
+    monkeypatch.chdir(tmp_path)
+    demo_key(runner)
+    source = sa.engine.make_url(app.config["DATABASE_URL"])
+    scratch = f"connector_restore_{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "PGHOST": source.host or "127.0.0.1",
+        "PGPORT": str(source.port or 5432),
+        "PGUSER": source.username or "postgres",
+        **({"PGPASSWORD": source.password} if source.password else {}),
+    }
+    dump = tmp_path / "connector.dump"
+    commands = backup_commands()
+    # The README's words, with this test's file and databases in place of the server's.
+    pg_dump = [
+        f"--file={dump}" if word.startswith("--file=") else word
+        for word in commands["pg_dump"][:-1]
+    ] + [source.database]
+    pg_restore = [
+        f"--dbname={scratch}" if word.startswith("--dbname=") else word
+        for word in commands["pg_restore"][:-1]
+    ] + [str(dump)]
+    admin = sa.create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+    try:
+        subprocess.run(pg_dump, env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run(pg_restore, env=env, check=True, capture_output=True, timeout=120)
+        restored = create_app(
+            base_config(DATABASE_URL=source.set(database=scratch).render_as_string(False))
+        )
+        upgraded = restored.test_cli_runner().invoke(args=["init-db"])
+        assert upgraded.exit_code == 0 and "up to date" in upgraded.output, upgraded.output
+        count = sa.select(sa.func.count()).select_from(Contact)
+        with session_scope(app) as session:
+            expected = session.scalar(count)
+        with session_scope(restored) as session:
+            assert session.scalar(count) == expected > 0
+        restored.extensions["connector.engine"].dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        admin.dispose()
