@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
-    from connector import api, auth, db, health, record_links, store, web
+    from connector import api, auth, db, health, pages, record_links, request_body, store, web
     from connector.config import load_config
     from connector.ids import IdConverter
 
@@ -30,12 +30,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Before any route is added: every <int:...> in a URL is a bounded id.
     app.url_map.converters["int"] = IdConverter
 
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client address, scheme, host and port as the proxies in front saw them,
+        # taken from the last N entries only: anything before those came from the client.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+    request_body.init_app(app)
+
     db.init_app(app)
     store.init_app(app)
     auth.init_app(app)
     web.init_app(app)
     api.init_app(app)
     health.init_app(app)
+    pages.init_app(app)
     record_links.init_app(app)
 
     from connector.gmail import views as gmail_views

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from connector import pages
+from connector.config import ConfigError, check_production
 from connector.db import session_scope
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
@@ -156,6 +159,10 @@ def init_app(app: Flask) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(gmail_deployment(base), indent=2) + "\n")
         click.echo(f"Wrote {output}")
+        # The descriptor has no place for these: the Marketplace SDK's store listing asks.
+        found = pages.links(app.config, base)
+        click.echo(f"Marketplace SDK store listing: privacy policy URL {found.privacy}")
+        click.echo(f"  terms of service URL {found.terms}, support URL {found.support}")
 
     @manifest.command("outlook")
     @click.option("--base-url", help="The public https URL [default: CONNECTOR_PUBLIC_URL].")
@@ -177,8 +184,11 @@ def init_app(app: Flask) -> None:
             raise click.UsageError(f"{base} is not https: Outlook loads add-ins only over https.")
         client_id = app.config["MS_CLIENT_ID"] or None
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "manifest.xml").write_bytes(outlook_xml_manifest(base, client_id))
-        unified = outlook_json_manifest(base, client_id)
+        found = pages.links(app.config, base)
+        (output_dir / "manifest.xml").write_bytes(
+            outlook_xml_manifest(base, client_id, links=found)
+        )
+        unified = outlook_json_manifest(base, client_id, links=found)
         (output_dir / "manifest.json").write_text(json.dumps(unified, indent=2) + "\n")
         # The JSON manifest's app package holds its two icons beside it.
         static = Path(app.static_folder or "static")
@@ -200,6 +210,11 @@ def init_app(app: Flask) -> None:
         from gunicorn.app.base import BaseApplication
 
         process_count = worker_count(app.config["REDIS_URL"], workers)
+        if app.config["ENV_NAME"] == "production":
+            try:
+                check_production(app.config, workers=process_count)
+            except ConfigError as error:
+                raise click.ClickException(str(error)) from None
 
         class Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
@@ -211,6 +226,10 @@ def init_app(app: Flask) -> None:
                     "accesslog": "-",
                     "keepalive": 5,
                     "post_fork": post_fork,
+                    # Forwarded headers are trusted by the app alone, as many hops as
+                    # CONNECTOR_TRUSTED_PROXIES says (ProxyFix); gunicorn's own default
+                    # would trust X-Forwarded-Proto from any local process.
+                    "secure_scheme_headers": {},
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)
@@ -243,5 +262,12 @@ def worker_count(redis_url: str | None, requested: int | None) -> int:
 
 
 def main() -> None:
-    cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False)
+    # The app is made before any command runs, so that a configuration that cannot
+    # serve (see connector.config) stops every command with one line, not a traceback.
+    try:
+        app = _create_app()
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    cli = FlaskGroup(create_app=lambda: app, add_default_commands=False, add_version_option=False)
     cli.main(prog_name="connector")

@@ -9,6 +9,11 @@ from typing import Any
 
 DEFAULT_ATTACHMENT_CAP = 10 * 1024 * 1024
 DEFAULT_MAX_REQUEST = 25 * 1024 * 1024
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+ENVIRONMENTS = ("development", "production")
+# Whatever signs sessions and derives keys must not be guessable: 32 characters is
+# what `secrets.token_urlsafe(24)` gives, and what the README asks for.
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -25,12 +30,20 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _environment(environ: Mapping[str, str]) -> str:
+    """`development` or `production`, in any case; anything else is a mistake, not development."""
+    raw = environ.get("CONNECTOR_ENV", "").strip()
+    env = raw.lower() or "development"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"CONNECTOR_ENV must be development or production, not {raw!r}")
+    return env
+
+
 def _secret_key(environ: Mapping[str, str], instance_path: Path, env: str) -> str:
     key = environ.get("CONNECTOR_SECRET_KEY", "")
-    if key:
+    if key or env == "production":
+        # In production the key is checked with the rest of the configuration.
         return key
-    if env == "production":
-        raise ConfigError("CONNECTOR_SECRET_KEY is required when CONNECTOR_ENV=production")
     # In development the key is generated once and kept, so that sessions, signed
     # parameters and the demo API key survive restarts.
     key_file = instance_path / "secret_key"
@@ -48,12 +61,15 @@ def load_config(
 ) -> dict[str, Any]:
     """Turn CONNECTOR_* variables into Flask config keys; `overrides` (tests) win."""
     overrides = overrides or {}
-    env = environ.get("CONNECTOR_ENV", "development")
+    env = _environment(environ)
     database_url = environ.get("CONNECTOR_DATABASE_URL") or (
         f"sqlite:///{instance_path / 'connector.sqlite3'}"
     )
-    public_url = environ.get("CONNECTOR_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-    return {
+    public_url = (environ.get("CONNECTOR_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    trusted_proxies = _int(environ, "CONNECTOR_TRUSTED_PROXIES", 0)
+    if trusted_proxies < 0:
+        raise ConfigError(f"CONNECTOR_TRUSTED_PROXIES must be 0 or more, not {trusted_proxies}")
+    config = {
         "ENV_NAME": env,
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(environ, instance_path, env),
         "DATABASE_URL": database_url,
@@ -101,4 +117,41 @@ def load_config(
             if origin.strip()
         ],
         "LOOKUP_CACHE_SECONDS": _int(environ, "CONNECTOR_LOOKUP_CACHE_SECONDS", 300),
+        "TRUSTED_PROXIES": trusted_proxies,
+        # Where the manifests' privacy, terms and support links lead; None: the
+        # connector's own pages (/privacy, /terms, /support).
+        "PRIVACY_URL": environ.get("CONNECTOR_PRIVACY_URL") or None,
+        "TERMS_URL": environ.get("CONNECTOR_TERMS_URL") or None,
+        "SUPPORT_URL": environ.get("CONNECTOR_SUPPORT_URL") or None,
     }
+    config.update(overrides)
+    if config["ENV_NAME"] == "production":
+        check_production(config)
+    return config
+
+
+def check_production(config: Mapping[str, Any], workers: int = 1) -> None:
+    """Refuse a production configuration that would be unsafe to serve.
+
+    Called when the app is made, and again by `connector serve` (and gunicorn's
+    configuration) once the number of worker processes is known.
+    """
+    secret = config.get("SECRET_KEY") or ""
+    if not secret:
+        raise ConfigError("CONNECTOR_SECRET_KEY is required when CONNECTOR_ENV=production")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"CONNECTOR_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production "
+            f"(it has {len(secret)}); make one with: python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    public_url = config.get("PUBLIC_URL") or ""
+    if not public_url.lower().startswith("https://"):
+        raise ConfigError(
+            f"CONNECTOR_PUBLIC_URL must be an https URL in production, not {public_url!r}"
+        )
+    if workers > 1 and str(config.get("DATABASE_URL", "")).startswith("sqlite"):
+        raise ConfigError(
+            f"SQLite cannot serve {workers} worker processes in production: set "
+            "CONNECTOR_DATABASE_URL to PostgreSQL, or run one worker"
+        )

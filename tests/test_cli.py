@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from connector.db import session_scope
@@ -102,3 +106,68 @@ def test_several_workers_need_redis() -> None:
         worker_count(None, 4)
     assert worker_count("redis://127.0.0.1:6379/0", 4) == 4
     assert worker_count("redis://127.0.0.1:6379/0", None) >= 3
+
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "manifests" / "examples"
+EXAMPLE_URL = "https://connector.example.com"
+
+
+def test_the_committed_manifest_examples_are_what_the_commands_write(
+    app, runner, tmp_path: Path
+) -> None:
+    app.config["MS_CLIENT_ID"] = ""
+    out = tmp_path / "out"
+    gmail = runner.invoke(
+        args=[
+            "manifest",
+            "gmail",
+            "--base-url",
+            EXAMPLE_URL,
+            "--output",
+            str(out / "gmail" / "deployment.json"),
+        ]
+    )
+    assert gmail.exit_code == 0, gmail.output
+    outlook = runner.invoke(
+        args=[
+            "manifest",
+            "outlook",
+            "--base-url",
+            EXAMPLE_URL,
+            "--output-dir",
+            str(out / "outlook"),
+        ]
+    )
+    assert outlook.exit_code == 0, outlook.output
+    written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(EXAMPLES) for p in EXAMPLES.rglob("*") if p.is_file())
+    assert written == committed
+    for name in written:
+        assert (out / name).read_bytes() == (EXAMPLES / name).read_bytes(), name
+
+
+def test_what_an_admin_writes_is_ignored_by_git(runner, tmp_path: Path, monkeypatch) -> None:
+    # The commands' default paths, relative to where they run, as the README shows them.
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    assert runner.invoke(args=["manifest", "gmail", "--base-url", EXAMPLE_URL]).exit_code == 0
+    assert runner.invoke(args=["manifest", "outlook", "--base-url", EXAMPLE_URL]).exit_code == 0
+    written = [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()]
+    assert "manifests/gmail/deployment.json" in written
+    assert "manifests/outlook/manifest.xml" in written
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *written],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sorted(ignored.stdout.split()) == sorted(written)
+    tracked = subprocess.run(
+        ["git", "ls-files", "manifests"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [path for path in tracked if path in written]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector import pages
 from connector.outlook.manifest import ADDIN_NAME, DESCRIPTION, TASKPANE_PATH, addin_id
+from connector.pages import Links
 
 MANIFEST_VERSION = "1.24"
 SCHEMA_URL = (
@@ -18,9 +20,13 @@ SCHEMA_URL = (
 
 
 def outlook_json_manifest(
-    base_url: str, ms_client_id: str | None = None, version: str = "1.0.0"
+    base_url: str,
+    ms_client_id: str | None = None,
+    version: str = "1.0.0",
+    links: Links | None = None,
 ) -> dict[str, Any]:
     base = base_url.rstrip("/")
+    links = links or pages.links({}, base)
     host = base.split("://", 1)[1].split("/", 1)[0]
     icons = [{"size": size, "url": f"{base}/static/icon-{size}.png"} for size in (16, 32, 80)]
     manifest: dict[str, Any] = {
@@ -30,9 +36,9 @@ def outlook_json_manifest(
         "id": addin_id(base),
         "developer": {
             "name": "Connector",
-            "websiteUrl": f"{base}/",
-            "privacyUrl": f"{base}/",
-            "termsOfUseUrl": f"{base}/",
+            "websiteUrl": links.support,
+            "privacyUrl": links.privacy,
+            "termsOfUseUrl": links.terms,
         },
         "name": {"short": ADDIN_NAME, "full": f"{ADDIN_NAME} for Outlook"},
         "description": {"short": DESCRIPTION[:80], "full": DESCRIPTION},

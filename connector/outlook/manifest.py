@@ -12,6 +12,9 @@ import uuid
 
 from lxml import etree
 
+from connector import pages
+from connector.pages import Links
+
 OFFICE = "http://schemas.microsoft.com/office/appforoffice/1.1"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 BT = "http://schemas.microsoft.com/office/officeappbasictypes/1.0"
@@ -132,9 +135,13 @@ def _overrides(
 
 
 def outlook_xml_manifest(
-    base_url: str, ms_client_id: str | None = None, version: str = "1.0.0.0"
+    base_url: str,
+    ms_client_id: str | None = None,
+    version: str = "1.0.0.0",
+    links: Links | None = None,
 ) -> bytes:
     base = base_url.rstrip("/")
+    links = links or pages.links({}, base)
     root = etree.Element(
         f"{{{OFFICE}}}OfficeApp",
         nsmap={None: OFFICE, "xsi": XSI, "bt": BT, "mailappor": MAILAPPOR},
@@ -148,7 +155,7 @@ def outlook_xml_manifest(
     _el(root, OFFICE, "Description", DefaultValue=DESCRIPTION)
     _el(root, OFFICE, "IconUrl", DefaultValue=f"{base}/static/icon-64.png")
     _el(root, OFFICE, "HighResolutionIconUrl", DefaultValue=f"{base}/static/icon-128.png")
-    _el(root, OFFICE, "SupportUrl", DefaultValue=f"{base}/")
+    _el(root, OFFICE, "SupportUrl", DefaultValue=links.support)
     domains = _el(root, OFFICE, "AppDomains")
     _el(domains, OFFICE, "AppDomain", base)
     hosts = _el(root, OFFICE, "Hosts")
