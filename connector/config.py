@@ -121,6 +121,8 @@ def load_config(
         # Where the manifests' privacy, terms and support links lead; None: the
         # connector's own pages (/privacy, /terms, /support).
         "PRIVACY_URL": environ.get("CONNECTOR_PRIVACY_URL") or None,
+        # Space- or comma-separated origins that may frame the task pane; empty: Office's.
+        "OFFICE_FRAME_ANCESTORS": environ.get("CONNECTOR_OFFICE_FRAME_ANCESTORS", ""),
         "TERMS_URL": environ.get("CONNECTOR_TERMS_URL") or None,
         "SUPPORT_URL": environ.get("CONNECTOR_SUPPORT_URL") or None,
     }

@@ -22,7 +22,6 @@ with the right status and no details of what went wrong inside.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -150,17 +149,14 @@ def _policy(response: Response, office_ancestors: str) -> str:
 
 def init_app(app: Flask) -> None:
     """Call after every other init_app: it wraps the JSON error handlers they registered."""
-    production = str(app.config.get("ENV_NAME", "")).strip().lower() == "production"
+    production = app.config["ENV_NAME"] == "production"
     # The session cookie carries the sign-in flow's browser binding and, after sign-in,
     # the user: never readable by script, never sent cross-site on a subrequest (sign-in
     # callbacks are top-level GET navigations, which Lax allows), https-only in production.
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     if production:
         app.config["SESSION_COOKIE_SECURE"] = True
-    # Beside the CONNECTOR_* settings that config.py reads (a test may pass it directly).
-    app.config.setdefault(
-        "OFFICE_FRAME_ANCESTORS", os.environ.get("CONNECTOR_OFFICE_FRAME_ANCESTORS", "")
-    )
+    office = _frame_ancestors(app.config["OFFICE_FRAME_ANCESTORS"])
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -172,7 +168,6 @@ def init_app(app: Flask) -> None:
             # Browsers heed it only over https; the public URL says whether we are there.
             headers.setdefault("Strict-Transport-Security", HSTS)
         if "Content-Security-Policy" not in headers:
-            office = _frame_ancestors(config["OFFICE_FRAME_ANCESTORS"])
             headers["Content-Security-Policy"] = _policy(response, office)
         if (
             response.mimetype == "text/html"

@@ -99,3 +99,10 @@ def test_page_links_default_to_none_and_read_the_environment(tmp_path: Path) -> 
         "https://acme.test/terms",
         "https://acme.test/help",
     )
+
+
+def test_office_frame_ancestors_read_the_environment(tmp_path: Path) -> None:
+    assert load_config({}, tmp_path)["OFFICE_FRAME_ANCESTORS"] == ""
+    hosts = "https://outlook.example.test https://*.office.example.test"
+    environ = {"CONNECTOR_OFFICE_FRAME_ANCESTORS": hosts}
+    assert load_config(environ, tmp_path)["OFFICE_FRAME_ANCESTORS"] == hosts
