@@ -1,7 +1,7 @@
 """JSON as it arrives in a request body: what cannot be data is a 400, decided in one place.
 
 Flask's `request.get_json` (the Gmail add-on, the email log) and webargs (every API schema)
-both load bodies through `load_json`, so each rule here holds for every endpoint:
+both load request bodies through `load_json`, so each rule here holds for every endpoint:
 
 - a body that is not JSON, or nested deeper than `MAX_DEPTH` (the standard library would
   recurse until RecursionError, a 500), is a 400;
@@ -18,7 +18,6 @@ import re
 from typing import Any, NoReturn
 
 from flask import Request as FlaskRequest
-from flask.json.provider import DefaultJSONProvider
 from flask_smorest import abort
 
 # Far more than any payload of ours needs (an email is three levels deep), far less than
@@ -127,14 +126,23 @@ def reject(error: JSONInputError) -> NoReturn:
     raise error  # abort raises; this keeps type checkers and readers sure of it
 
 
-class JSONProvider(DefaultJSONProvider):
-    sort_keys = False
+class _BodyJSON:
+    """How Request.get_json loads a body. Only bodies: Flask's own JSON (the session cookie,
+    which we sign) keeps the app's provider."""
 
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        return load_json(s)
+    loads = staticmethod(load_json)
 
 
 class Request(FlaskRequest):
+    @property
+    def json_module(self) -> Any:
+        return _BodyJSON
+
+    @json_module.setter
+    def json_module(self, _provider: Any) -> None:
+        # Flask hands each request the app's JSON provider; bodies keep load_json's rules.
+        pass
+
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, JSONInputError):
             reject(e)
