@@ -31,7 +31,7 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
-def Id(**kwargs: Any) -> WholeNumber:  # noqa: N802 (used like a field class)
+def Id(**kwargs: Any) -> WholeNumber:  # capitalised: it is used like a field class
     """A field holding a row id: whole, from 1 to MAX_ID."""
     return WholeNumber(validate=ID_RANGE, **kwargs)
 
