@@ -9,6 +9,7 @@ from connector.auth import current_user
 from connector.context import Ctx, Settings
 from connector.db import get_session
 from connector.errors import ServiceError
+from connector.json_input import Request
 from connector.lookup.service import track_writes
 from connector.records.addresses import FreeMailDomains
 from connector.store import get_store
@@ -47,6 +48,8 @@ _STATUS_NAMES = {
 
 
 def init_app(app: Flask) -> None:
+    # Every JSON body, API or add-on, is loaded by the same rules (connector.json_input).
+    app.request_class = Request
     extra = app.config["EXTRA_FREE_MAIL_DOMAINS"]
     app.extensions["connector.settings"] = Settings(
         free_mail=FreeMailDomains(frozenset(d.strip().lower() for d in extra.split(",") if d)),

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
-from connector.ids import id_in_text_in_range
-from connector.lookup.schemas import ActivityOut, RecordRefSchema
+from connector.api import RequiresOneOf
+from connector.ids import ID_TEXT
+from connector.lookup.schemas import ActivityOut, RecordRefSchema, email_address
+
+# What intake's b64decode(validate=True) takes: the document states the same rule.
+BASE64 = validate.Regexp(
+    r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    error="Not valid base64.",
+)
+
+
+def _in_utc_range(value: dt.datetime) -> None:
+    """Dates are kept in UTC: 9999-12-31T23:59:59-23:59 is a valid date-time, but in UTC it
+    is past year 9999, which Python's datetime cannot hold."""
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValidationError("Must be a date between years 1 and 9999 in UTC.") from exc
 
 
 class AttachmentIn(Schema):
@@ -15,27 +31,27 @@ class AttachmentIn(Schema):
     content_type = fields.String(
         load_default="application/octet-stream", validate=validate.Length(max=200)
     )
-    content_base64 = fields.String(required=True)
+    content_base64 = fields.String(required=True, validate=BASE64)
 
 
-class EmailIn(Schema):
+class EmailIn(RequiresOneOf):
     """An email as fields, or whole as `raw` (the RFC 822 message, base64)."""
 
-    raw = fields.String(metadata={"description": "The whole message (RFC 822), base64"})
+    required_one_of = ("from_", "raw")
+    required_one_of_message = "Give the email's 'from' (or the whole message as 'raw')."
+
+    raw = fields.String(
+        validate=BASE64, metadata={"description": "The whole message (RFC 822), base64"}
+    )
     message_id = fields.String(validate=validate.Length(max=998), allow_none=True)
     subject = fields.String(load_default="", validate=validate.Length(max=998))
-    from_ = fields.String(data_key="from", validate=validate.Length(max=998))
+    from_ = email_address(998, data_key="from", metadata={"description": "The sender"})
     to = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
     cc = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
-    date = fields.AwareDateTime(allow_none=True, default_timezone=None)
+    date = fields.AwareDateTime(allow_none=True, default_timezone=None, validate=_in_utc_range)
     body_html = fields.String(load_default="")
     body_text = fields.String(load_default="")
     attachments = fields.List(fields.Nested(AttachmentIn), load_default=list)
-
-    @validates_schema
-    def _raw_or_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if "raw" not in data and "from_" not in data:
-            raise ValidationError("Give the email's 'from' (or the whole message as 'raw').")
 
 
 class LogEmailIn(EmailIn):
@@ -48,12 +64,7 @@ class LogEmailArgs(Schema):
     """For a raw message (Content-Type: message/rfc822), the records go in the query string."""
 
     record = fields.List(
-        fields.String(
-            validate=[
-                validate.Regexp(r"^(contact|company|lead|ticket):\d+$"),
-                id_in_text_in_range,
-            ]
-        ),
+        fields.String(validate=validate.Regexp(f"^(?:contact|company|lead|ticket):{ID_TEXT}$")),
         required=True,
         validate=validate.Length(min=1, max=20),
         metadata={"description": "type:id, repeated: record=contact:12&record=lead:3"},

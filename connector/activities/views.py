@@ -25,11 +25,13 @@ blp = Blueprint("activities", __name__, description="Log emails and notes; read 
 RFC822 = "message/rfc822"
 
 
-def _load(schema: Schema, data: Any) -> dict[str, Any]:
+def _load(schema: Schema, data: Any, location: str) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as err:
-        abort(400, message="The request is not valid: see errors.", errors=err.messages)
+        # Keyed by where the input was, as webargs keys every other operation's errors.
+        errors = {location: err.messages}
+        abort(400, errors=errors)
         raise  # abort raises; this keeps type checkers and readers sure of it
 
 
@@ -39,7 +41,7 @@ def _refs(items: list[dict[str, Any]]) -> list[RecordRef]:
 
 def _log_request() -> tuple[Any, list[RecordRef]]:
     if request.mimetype == RFC822:
-        args = _load(schemas.LogEmailArgs(), request.args.to_dict(flat=False))
+        args = _load(schemas.LogEmailArgs(), request.args.to_dict(flat=False), "query")
         refs = [
             RecordRef(RecordType(kind), int(number))
             for kind, number in (item.split(":") for item in args["record"])
@@ -51,10 +53,11 @@ def _log_request() -> tuple[Any, list[RecordRef]]:
             415,
             message=f"Send the email as application/json or as {RFC822}.",
         )
-    body = request.get_json(silent=True)
+    # Not JSON, too deep or not text: a 400 naming the problem (connector.json_input).
+    body = request.get_json()
     if not isinstance(body, dict):
         abort(400, message="The body is not a JSON object.", errors={"json": ["invalid"]})
-    data = _load(schemas.LogEmailIn(), body)
+    data = _load(schemas.LogEmailIn(), body, "json")
     return email_from_payload(data), _refs(data.pop("records"))
 
 

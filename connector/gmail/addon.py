@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from marshmallow import INCLUDE, Schema, fields
+
 from connector.accounts.sending import ConsentRequired
 from connector.activities import intake
 from connector.activities import service as activities
@@ -28,9 +30,75 @@ from connector.lookup import view_models as vm
 from connector.records import service as records
 from connector.records.addresses import normalize_email
 from connector.records.models import Lead, RecordType
+from connector.records.schemas import MAX_REVENUE
 from connector.records.service import RecordRef
 
 Response = dict[str, Any]
+
+
+# The event object ------------------------------------------------------------------
+
+
+class _Open(Schema):
+    """A part of Google's event: the keys read here must have their type; others are Google's."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+class _StringInputs(_Open):
+    value = fields.List(fields.Raw())
+
+
+class _DateInput(_Open):
+    # An int64, which Google's JSON writes as a string; form_date checks the value.
+    msSinceEpoch = fields.Raw()
+
+
+class _FormInput(_Open):
+    stringInputs = fields.Nested(_StringInputs)
+    dateInput = fields.Nested(_DateInput)
+
+
+class _CommonEventObject(_Open):
+    parameters = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+    formInputs = fields.Dict(
+        keys=fields.String(), values=fields.Nested(_FormInput), allow_none=True
+    )
+
+
+class _GmailEvent(_Open):
+    messageId = fields.String(allow_none=True)
+    threadId = fields.String(allow_none=True)
+    accessToken = fields.String(allow_none=True)
+    toRecipients = fields.List(fields.String(), allow_none=True)
+
+
+class _AuthorizationEventObject(_Open):
+    userOAuthToken = fields.String(allow_none=True)
+    userIdToken = fields.String(allow_none=True)
+
+
+class _Event(_Open):
+    commonEventObject = fields.Nested(_CommonEventObject, allow_none=True)
+    gmail = fields.Nested(_GmailEvent, allow_none=True)
+    authorizationEventObject = fields.Nested(_AuthorizationEventObject, allow_none=True)
+
+
+def event_problems(event: Any) -> dict[str, Any]:
+    """What is wrong with the shape of an event object ({} when nothing): every part read
+    here is an object, a list or a string as in Google's, so handlers can read it plainly."""
+    if not isinstance(event, dict):
+        return {"_schema": ["The event is not a JSON object."]}
+    return _Event().validate(event)
+
+
+def _common(event: dict[str, Any]) -> dict[str, Any]:
+    return event.get("commonEventObject") or {}
+
+
+def _form_input(event: dict[str, Any], name: str) -> dict[str, Any]:
+    return (_common(event).get("formInputs") or {}).get(name) or {}
 
 
 @dataclass
@@ -56,21 +124,22 @@ class AddonRequest:
     today: dt.date = field(default_factory=dt.date.today)
 
     def form(self, name: str) -> str:
-        inputs = self.event.get("commonEventObject", {}).get("formInputs", {}) or {}
-        values = (inputs.get(name) or {}).get("stringInputs", {}).get("value", [])
-        return str(values[0]).strip() if values else ""
+        values = self.form_list(name)
+        return values[0].strip() if values else ""
 
     def form_list(self, name: str) -> list[str]:
-        inputs = self.event.get("commonEventObject", {}).get("formInputs", {}) or {}
-        return [str(v) for v in (inputs.get(name) or {}).get("stringInputs", {}).get("value", [])]
+        string_inputs = _form_input(self.event, name).get("stringInputs") or {}
+        return [str(v) for v in string_inputs.get("value") or []]
 
     def form_date(self, name: str) -> dt.date | None:
-        inputs = self.event.get("commonEventObject", {}).get("formInputs", {}) or {}
-        date_input = (inputs.get(name) or {}).get("dateInput") or {}
-        millis = date_input.get("msSinceEpoch")
+        millis = (_form_input(self.event, name).get("dateInput") or {}).get("msSinceEpoch")
         if millis is None:
             return None
-        return dt.datetime.fromtimestamp(int(millis) / 1000, dt.UTC).date()
+        try:
+            return dt.datetime.fromtimestamp(int(millis) / 1000, dt.UTC).date()
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            # Not a number, or a moment no calendar date has (past year 9999).
+            raise InvalidInput("That date is not valid.") from exc
 
     def client(self) -> GmailClient:
         if self.message is None:
@@ -290,8 +359,12 @@ def _revenue(value: str) -> Any:
         amount = Decimal(value.replace(",", "").replace(" ", ""))
     except InvalidOperation as exc:
         raise InvalidInput(f"“{value}” is not an amount.") from exc
+    if not amount.is_finite():
+        raise InvalidInput(f"“{value}” is not an amount.")
     if amount < 0:
         raise InvalidInput("The expected revenue cannot be negative.")
+    if amount > MAX_REVENUE:
+        raise InvalidInput(f"The expected revenue cannot be more than {MAX_REVENUE:,}.")
     return amount.quantize(Decimal("0.01"))
 
 

@@ -163,9 +163,14 @@ def _problem(error: Exception) -> str:
 
 
 def _handle(kind: str, name: str = "") -> ResponseReturnValue:
-    event = request.get_json(silent=True)
-    if not isinstance(event, dict):
-        event = {}
+    # Not JSON (or too deep, or not text) is a 400 in the one error shape, from get_json.
+    event = request.get_json(force=True)
+    problems = addon.event_problems(event)
+    if problems:
+        # Google sends objects where objects go: anything else is not an add-on event.
+        return jsonify(
+            code=400, status="Bad Request", message="This is not an add-on event.", errors=problems
+        ), 400
     try:
         user_or_address = _authenticate(event)
     except Unauthorized:

@@ -2,17 +2,54 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from collections.abc import Callable
+from typing import Any
 
-from connector.ids import ID_RANGE
+from marshmallow import Schema, ValidationError, fields, validate
+
+from connector.ids import Id
+from connector.records.addresses import normalize_domain, normalize_email
 from connector.records.models import RecordType
 
 RECORD_TYPES = [t.value for t in RecordType]
 
 
+def _normalizes(normalize: Callable[[str], str | None], what: str) -> Callable[[str], None]:
+    """The services' own reading of an address or domain, checked with the rest of the input."""
+
+    def check(value: str) -> None:
+        if normalize(value) is None:
+            raise ValidationError(f"{value!r} is not {what}.")
+
+    return check
+
+
+def email_address(
+    max_length: int = 320, metadata: dict[str, Any] | None = None, **kwargs: Any
+) -> fields.String:
+    """An email address ("ann@acme.test"; also "Ann <ann@acme.test>", as in a header)."""
+    return fields.String(
+        validate=[
+            validate.Length(min=3, max=max_length),
+            _normalizes(normalize_email, "an email address"),
+        ],
+        metadata={"format": "email", **(metadata or {})},
+        **kwargs,
+    )
+
+
+def domain_name(**kwargs: Any) -> fields.String:
+    """A domain ("acme.test"; a URL or "www." in front is taken off)."""
+    return fields.String(
+        validate=[validate.Length(min=3, max=253), _normalizes(normalize_domain, "a domain")],
+        metadata={"pattern": r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"},
+        **kwargs,
+    )
+
+
 class RecordRefSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(RECORD_TYPES))
-    id = fields.Integer(required=True, validate=ID_RANGE)
+    id = Id(required=True)
 
 
 class NamedRefSchema(Schema):
@@ -141,8 +178,9 @@ class LookupResultOut(CardOut):
 
 class LookupArgs(Schema):
     email = fields.List(
-        fields.String(),
+        email_address(),
         required=True,
+        validate=validate.Length(min=1, max=50),
         metadata={"description": "One or more addresses (repeat the parameter)"},
     )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from connector.ids import ID_RANGE
+from connector.ids import Id
 from connector.lookup.schemas import RecordRefSchema
 
 
@@ -12,7 +12,7 @@ class ReplyIn(Schema):
         validate=validate.Length(min=1, max=1000),
         metadata={"description": "The Graph (REST) id of the message replied to"},
     )
-    template_id = fields.Integer(required=True, validate=ID_RANGE)
+    template_id = Id(required=True)
     record = fields.Nested(
         RecordRefSchema,
         allow_none=True,
