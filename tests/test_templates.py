@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
+from connector.db import session_scope
+from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import Role
 from tests.helpers import create_company, create_contact, create_lead
 
@@ -89,3 +96,189 @@ def test_template_errors(caller, make_caller) -> None:
     other = make_caller("Other org", "olga@other.test")
     assert other.get("/api/v1/templates").json == []
     assert other.post(f"/api/v1/templates/{template['id']}/render", json={}).status_code == 404
+
+
+# Templates that would hold a worker (or its memory) for as long as they like, each with
+# what the 400 that stops it says. Whether it is refused when saved or when rendered, both
+# answer within 5 s.
+ATTACKS = {
+    "string repetition": ("{{ 'x' * 1000000000 }}", "1,000,000"),
+    "repetition by a computed count": ("{% set n = 100000 * 10000 %}{{ 'x' * n }}", "1,000,000"),
+    "list repetition": ("{{ ['x'] * 1000000000 }}", "1,000,000"),
+    "nested range loops": (
+        "{% for i in range(10000) %}{% for j in range(10000) %}.{% endfor %}{% endfor %}",
+        "more than 100,000 times",
+    ),
+    "a huge range": ("{% for i in range(1000000000) %}.{% endfor %}", "100,000"),
+    "a recursive macro": ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "deep"),
+    "a macro that calls itself twice": (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(40) }}",
+        "longer than 2 s",
+    ),
+    "printf padding": ("{{ '%1000000000s' % 'x' }}", "width or precision"),
+    "format filter padding": ("{{ '%.1000000000f'|format(1) }}", "width or precision"),
+    "format padding from an argument": ("{{ '%*s'|format(1000000000, 'x') }}", "'*'"),
+    "center": ("{{ 'x'|center(1000000000) }}", "centred string"),
+    "a power": ("{{ 'x'|center(10**9) }}", "Powers (**)"),
+    "powers of powers": ("{{ 9 ** 9 ** 9 }}", "Powers (**)"),
+    "wordwrap": ("{{ ('x' * 900000)|wordwrap(1, wrapstring='y' * 1000) }}", "wrapped string"),
+    "indent": ("{{ ('x\n' * 400000)|indent(10000) }}", "indented string"),
+    "join of a huge range": ("{{ range(100000)|join('x' * 100000) }}", "joined string"),
+    "replace": ("{{ ('x' * 100000)|replace('', 'y' * 100) }}", "replaced string"),
+    "doubling in a namespace": (
+        "{% set ns = namespace(s='x') %}{% for i in range(60) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "joined string",
+    ),
+    "str.format padding": ("{{ '{:>1000000000}'.format('x') }}", "unsafe"),
+    "a padding method": ("{{ contact.name.ljust(1000000000) }}", "unsafe"),
+    "output of a macro": (
+        "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}{% endmacro %}"
+        "{{ m()|length }}",
+        "writes more than 1,000,000 characters",
+    ),
+    "text in a set block": (
+        "{% set s %}{% for i in range(100000) %}" + "y" * 1000 + "{% endfor %}{% endset %}",
+        "writes more than 1,000,000 characters",
+    ),
+    "a map of filters": (
+        "{{ range(99999)|map('string')|map('center', 1000)|join }}",
+        "10,000,000",
+    ),
+    "a huge number": ("{{ 99999999999999999999 * 2 }}", "too large"),
+    "numbers that grow": ("{% set n = 99999999 %}{{ n * n * n }}", "beyond"),
+    "huge output": ("{% for i in range(2000) %}" + "z" * 1000 + "{% endfor %}", "1,000,000"),
+}
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=list(ATTACKS))
+def test_templates_that_would_hold_the_server_are_refused_within_5_seconds(caller, attack):
+    source, reason = ATTACKS[attack]
+    contact = create_contact(caller)
+    started = time.monotonic()
+    created = make_template(caller, body=source)
+    if created.status_code == 201:
+        answer = caller.post(
+            f"/api/v1/templates/{created.json['id']}/render",
+            json={"record": {"type": "contact", "id": contact["id"]}},
+        )
+    else:
+        answer = created
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 400, answer.json
+    assert answer.json["code"] == 400
+    assert reason in answer.json["message"], answer.json
+    assert elapsed < 5, elapsed
+
+
+def test_a_bound_in_the_subject_is_refused_too(caller) -> None:
+    created = make_template(caller, subject="{% for i in range(1000000) %}x{% endfor %}")
+    assert created.status_code == 400
+    assert "subject" in created.json["message"] and "100,000" in created.json["message"]
+
+
+def test_a_bound_that_depends_on_the_record_stops_the_render(caller) -> None:
+    """Saved (the sample record is harmless), then stopped when it renders for the record."""
+    body = (
+        "{% if contact.name == 'Mallory' %}{% for i in range(10000) %}{% for j in range(10000) %}"
+        "{{ contact.name }}{% endfor %}{% endfor %}{% endif %}Hello {{ contact.name }}"
+    )
+    created = make_template(caller, body=body)
+    assert created.status_code == 201, created.json
+    ordinary = create_contact(caller, "Ann", ["ann@globex.test"])
+    mallory = create_contact(caller, "Mallory", ["mallory@globex.test"])
+    url = f"/api/v1/templates/{created.json['id']}/render"
+    fine = caller.post(url, json={"record": {"type": "contact", "id": ordinary["id"]}})
+    assert fine.status_code == 200 and fine.json["body_text"] == "Hello Ann"
+    started = time.monotonic()
+    stopped = caller.post(url, json={"record": {"type": "contact", "id": mallory["id"]}})
+    assert time.monotonic() - started < 5
+    assert stopped.status_code == 400
+    assert stopped.json["message"] == (
+        "The body_html could not be rendered: The template's loops run more than 100,000 times."
+    )
+
+
+def test_a_template_stored_before_the_bounds_is_bounded_when_it_renders(app, caller) -> None:
+    with session_scope(app) as session:
+        template = EmailTemplate(
+            organization_id=caller.org_id,
+            name="Old",
+            subject="Hi",
+            body_html="{{ 'x' * 1000000000 }}",
+        )
+        session.add(template)
+        session.flush()
+        template_id = template.id
+    started = time.monotonic()
+    response = caller.post(f"/api/v1/templates/{template_id}/render", json={})
+    assert time.monotonic() - started < 5
+    assert response.status_code == 400
+    assert response.json["message"] == (
+        "The body_html is refused: Repeating a value 1,000,000,000 times makes it larger than "
+        "1,000,000 (line 1)."
+    )
+
+
+def test_the_deadline_holds_in_a_thread_without_signals(app, caller) -> None:
+    """Gunicorn's threaded workers render outside the main thread, where no alarm can ring."""
+    body = (
+        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{% if contact.name == 'Mallory' %}{{ f(40) }}{% endif %}"
+    )
+    template = make_template(caller, body=body).json
+    mallory = create_contact(caller, "Mallory", ["mallory@globex.test"])
+    answers: list = []
+
+    def render() -> None:
+        answers.append(
+            caller.post(
+                f"/api/v1/templates/{template['id']}/render",
+                json={"record": {"type": "contact", "id": mallory["id"]}},
+            )
+        )
+
+    started = time.monotonic()
+    worker = threading.Thread(target=render)
+    worker.start()
+    worker.join(timeout=10)
+    elapsed = time.monotonic() - started
+    assert not worker.is_alive()
+    assert 2 <= elapsed < 5, elapsed
+    assert answers[0].status_code == 400
+    assert "longer than 2 s" in answers[0].json["message"]
+
+
+def test_ordinary_templates_keep_their_loops_filters_and_formats(caller) -> None:
+    create_company(caller, "Globex", ["globex.test"])
+    contact = create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+    lead = create_lead(caller, contact_id=contact["id"], title="50 seats", expected_revenue=1234.5)
+    body = (
+        "{% macro greet(who) %}Dear {{ who|title }}{% endmacro %}"
+        "<p>{{ greet(contact.first_name) }},</p>"
+        "<p>{{ '%.2f'|format(lead.expected_revenue) }} for {{ lead.title|upper }}"
+        " ({{ (lead.expected_revenue * 12)|round|int }} a year).</p>"
+        "<ul>{% for word in contact.name.split() %}<li>{{ loop.index }}. {{ word }}</li>"
+        "{% endfor %}</ul>"
+        "<p>{{ company.name|default('your company') ~ ' and co' }}"
+        "{{ ' ' ~ contact.email|replace('@', ' at ') }}</p>"
+        "<p>{{ range(1, 4)|join(', ') }}|{{ contact.name|wordcount }}|</p>"
+    )
+    created = make_template(caller, body=body)
+    assert created.status_code == 201, created.json
+    rendered = caller.post(
+        f"/api/v1/templates/{created.json['id']}/render",
+        json={"record": {"type": "lead", "id": lead["id"]}},
+    )
+    assert rendered.status_code == 200, rendered.json
+    text = rendered.json["body_text"]
+    for expected in (
+        "Dear Hank,",
+        "1234.50 for 50 SEATS (14814 a year).",
+        "1. Hank",
+        "2. Scorpio",
+        "Globex and co hank at globex.test",
+        "1, 2, 3|2|",
+    ):
+        assert expected in text, (expected, text)
