@@ -11,13 +11,17 @@ from sqlalchemy.orm import Session
 
 from connector.db import utcnow
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
-from connector.records.addresses import domain_of
+from connector.records.addresses import FreeMailDomains, domain_of
 
 KEY_PREFIX = "ck_"
 
 
 class ConflictError(ValueError):
     """The record exists already."""
+
+
+class FreeMailDomainError(ValueError):
+    """A free-mail domain cannot admit people to an organization: anyone can have an address."""
 
 
 def hash_key(raw_key: str) -> str:
@@ -89,8 +93,18 @@ def revoke_key(session: Session, key: ApiKey) -> None:
     key.revoked_at = utcnow()
 
 
-def allow_sign_in_domain(session: Session, org: Organization, domain: str) -> SignInDomain:
-    """Let people of `domain` (as normalize_domain gives it) join `org` on first sign-in."""
+def allow_sign_in_domain(
+    session: Session, org: Organization, domain: str, free_mail: FreeMailDomains
+) -> SignInDomain:
+    """Let people of `domain` (as normalize_domain gives it) join `org` on first sign-in.
+
+    Never a free-mail domain: with gmail.com allowed, every Gmail user could join.
+    """
+    if domain in free_mail:
+        raise FreeMailDomainError(
+            f"{domain} is a free-mail domain: anyone can have an address there, so it cannot "
+            "admit people to an organization (create their users with `connector users create`)"
+        )
     existing = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
     if existing is not None:
         if existing.organization_id != org.id:
