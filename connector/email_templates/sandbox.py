@@ -44,8 +44,10 @@ class Limits:
     loop_iterations: int = 100_000
     seconds: float = 2.0
     # Any one string or list a template builds: a bound per value, so that memory is bounded
-    # even for values that are never written.
-    value_size: int = 1_000_000
+    # even for values that are never written. Lists are held lower: a step over each item
+    # (sort, pprint) costs far more than one over a character.
+    string_size: int = 1_000_000
+    list_size: int = 100_000
     # Whole numbers, in the source and as results of arithmetic: revenue figures fit; the
     # operands of a runaway computation do not.
     number: int = 10**15
@@ -129,18 +131,19 @@ def _budget() -> _Budget:
     return budget
 
 
-def _too_large(what: str, size: int | float) -> TemplateLimitExceeded:
-    limit = LIMITS.value_size
+def _too_large(what: str, size: float, text: bool = True) -> TemplateLimitExceeded:
+    limit, unit = (LIMITS.string_size, "characters") if text else (LIMITS.list_size, "items")
     return TemplateLimitExceeded(
-        "value_size", f"The template builds {what} of {size:,.0f} items; the limit is {limit:,}."
+        "value_size", f"The template builds {what} of {size:,.0f} {unit}; the limit is {limit:,}."
     )
 
 
 def _check_value(value: Any) -> Any:
     """Refuse a result that is too large to keep, and charge it to the budget; return it."""
     if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
-        if len(value) > LIMITS.value_size:
-            raise _too_large("a value", len(value))
+        text = isinstance(value, str | bytes)
+        if len(value) > (LIMITS.string_size if text else LIMITS.list_size):
+            raise _too_large("a value", len(value), text)
         budget = _BUDGET.get()
         if budget is not None:
             budget.build(len(value))
@@ -170,9 +173,9 @@ def _int_arg(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _check_growth(what: str, size: int | float) -> None:
-    if size > LIMITS.value_size:
-        raise _too_large(what, size)
+def _check_growth(what: str, size: float, text: bool = True) -> None:
+    if size > (LIMITS.string_size if text else LIMITS.list_size):
+        raise _too_large(what, size, text)
 
 
 # '%s', '%(name)-10.3f', '%*d': a printf-style conversion, with its width and precision.
@@ -238,7 +241,7 @@ def _pre_join(value: Any, d: Any = "", attribute: Any = None) -> None:
     _check_growth("a joined string", total)
     for item in items:
         total += _size(item)
-        if total > LIMITS.value_size:
+        if total > LIMITS.string_size:
             raise _too_large("a joined string", total)
 
 
@@ -256,7 +259,7 @@ def _pre_format(value: Any, *args: Any, **kwargs: Any) -> None:
 
 def _pre_batch(value: Any, linecount: Any = 1, fill_with: Any = None) -> None:
     # Filling a batch, or cutting into slices, makes up to `linecount` items.
-    _check_growth("a batch", _int_arg(linecount) or 0)
+    _check_growth("a batch", _int_arg(linecount) or 0, text=False)
 
 
 def _pre_truncate(
@@ -373,13 +376,16 @@ def _check_static(tree: nodes.Template) -> None:
             constants = [n.value for n in (node.left, node.right) if isinstance(n, nodes.Const)]
             numbers = [c for c in constants if _int_arg(c) is not None]
             sized = [c for c in constants if _sized(c)]
-            if numbers and sized and numbers[0] * len(sized[0]) > LIMITS.value_size:
-                raise _refuse(
-                    "value_size",
-                    f"Repeating a value {numbers[0]:,} times makes it larger than "
-                    f"{LIMITS.value_size:,}",
-                    node,
-                )
+            if numbers and sized:
+                text = isinstance(sized[0], str)
+                limit = LIMITS.string_size if text else LIMITS.list_size
+                if numbers[0] * len(sized[0]) > limit:
+                    raise _refuse(
+                        "value_size",
+                        f"Repeating a value {numbers[0]:,} times makes it longer than "
+                        f"{limit:,} {'characters' if text else 'items'}",
+                        node,
+                    )
         if isinstance(node, nodes.For) and node.recursive:
             raise _refuse("loop_iterations", "Recursive loops are not allowed in templates", node)
         if isinstance(node, nodes.Extends | nodes.Include | nodes.Import | nodes.FromImport):
@@ -492,9 +498,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         if operator == "*":
             for sequence, times in ((left, right), (right, left)):
                 if _sized(sequence) and _int_arg(times) is not None:
-                    _check_growth("a repeated value", len(sequence) * times)
+                    text = isinstance(sequence, str)
+                    _check_growth("a repeated value", len(sequence) * times, text)
         if operator == "+" and _sized(left) and _sized(right):
-            _check_growth("a joined value", len(left) + len(right))
+            _check_growth("a joined value", len(left) + len(right), isinstance(left, str))
         if operator == "%" and isinstance(left, str):
             _check_printf(left, right)
         return _check_value(super().call_binop(context, operator, left, right))

@@ -11,6 +11,7 @@ import functools
 from typing import Any
 
 from jinja2 import Template, TemplateError
+from jinja2.exceptions import SecurityError
 from sqlalchemy import select
 
 from connector.activities.mime import html_to_text, sanitize_html
@@ -161,9 +162,9 @@ def _sample_variables(ctx: Ctx) -> dict[str, dict[str, Any]]:
 def _check_bounds(ctx: Ctx, subject: str, body_html: str) -> None:
     """Refuse a template that goes past a bound when it renders for a sample record.
 
-    What a template does regardless of its data ('x' * 10**9, loops within loops) shows
-    here, at once, rather than at every render. Other render errors are left for the
-    render to report: they may well depend on the record.
+    What a template does regardless of its data ('x' * 10**9, loops within loops, reaching
+    for what the sandbox keeps out) shows here, at once, rather than at every render. Other
+    render errors are left for the render to report: they may well depend on the record.
     """
     variables = _sample_variables(ctx)
     with render_budget():
@@ -174,7 +175,7 @@ def _check_bounds(ctx: Ctx, subject: str, body_html: str) -> None:
             template = _compile(source, autoescape, field)
             try:
                 render_bounded(template, variables)
-            except TemplateLimitExceeded as exc:
+            except (TemplateLimitExceeded, SecurityError) as exc:
                 raise InvalidInput(f"The {field} is refused: {exc}", {field: [str(exc)]}) from exc
             except _TEMPLATE_FAULTS:
                 continue
