@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import redis
 import sqlalchemy as sa
 
+from connector import create_app
 from connector.db import session_scope
 from connector.orgs import service as orgs
 from connector.orgs.models import ApiKey
+from tests.conftest import base_config
 
 
 def test_me_with_a_valid_key(caller) -> None:
@@ -137,3 +140,18 @@ def test_last_used_at_is_kept_within_a_minute(app, caller) -> None:
     # A failing request (404 here) keeps it too.
     assert caller.get("/api/v1/contacts/999").status_code == 404
     assert _last_used(app, caller.key).replace(tzinfo=None) > stale + dt.timedelta(minutes=1)
+
+
+def test_an_unreachable_store_leaves_wrong_keys_at_401(tmp_path, sqlite_template, caplog):
+    path = tmp_path / "connector.sqlite3"
+    shutil.copy(sqlite_template, path)
+    # Nothing listens on port 1: the count cannot be kept, and the answer stays a 401.
+    app = create_app(
+        base_config(DATABASE_URL=f"sqlite:///{path}", REDIS_URL="redis://127.0.0.1:1/0")
+    )
+    client = app.test_client()
+    wrong = {"Authorization": "Bearer ck_not-a-real-key"}
+    codes = {client.get("/api/v1/me", headers=wrong).status_code for _ in range(25)}
+    assert codes == {401}
+    assert "Could not count a wrong token" in caplog.text
+    app.extensions["connector.engine"].dispose()
