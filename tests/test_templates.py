@@ -126,6 +126,15 @@ ATTACKS = {
     "indent": ("{{ ('x\n' * 400000)|indent(10000) }}", "indented string"),
     "join of a huge range": ("{{ range(100000)|join('x' * 100000) }}", "joined string"),
     "replace": ("{{ ('x' * 100000)|replace('', 'y' * 100) }}", "replaced string"),
+    "join of a generator": (
+        "{{ range(100000)|map('string')|join('x' * 100000) }}",
+        "joined string",
+    ),
+    "join of an attribute": (
+        "{{ ([dict(a='x' * 1000000)] * 100000)|join(attribute='a') }}",
+        "joined string",
+    ),
+    "sum of lists": ("{{ ([range(100000)|list] * 100000)|sum(start=[]) }}", "numbers only"),
     "doubling in a namespace": (
         "{% set ns = namespace(s='x') %}{% for i in range(60) %}"
         "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",

@@ -20,14 +20,15 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import decimal
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jinja2 import ChainableUndefined, Template, TemplateError, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.filters import FILTERS
+from jinja2.filters import FILTERS, make_attrgetter
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -229,22 +230,6 @@ def _pre_wordwrap(value: Any, width: Any = 79, *args: Any, **kwargs: Any) -> Non
     _check_growth("a wrapped string", len(text) + extra)
 
 
-def _pre_join(value: Any, d: Any = "", attribute: Any = None) -> None:
-    if isinstance(value, str):
-        items: Sequence[Any] = value
-    elif isinstance(value, list | tuple | range | dict):
-        items = list(value)
-    else:
-        # A generator (map, select): its items are charged as they are made.
-        return
-    total = len(str(d)) * max(len(items) - 1, 0)
-    _check_growth("a joined string", total)
-    for item in items:
-        total += _size(item)
-        if total > LIMITS.string_size:
-            raise _too_large("a joined string", total)
-
-
 def _pre_replace(value: Any, old: Any = "", new: Any = "", count: Any = None) -> None:
     text, old, new = str(value), str(old), str(new)
     hits = text.count(old) if old else len(text) + 1
@@ -268,11 +253,18 @@ def _pre_truncate(
     _check_growth("a truncated string", len(str(value)) + len(str(end)))
 
 
+def _pre_sum(value: Any, attribute: Any = None, start: Any = 0) -> None:
+    # sum(start=[]) concatenates: a list of 100,000 references to one long list would add
+    # up to billions of items in one step.
+    if not isinstance(start, int | float | decimal.Decimal):
+        raise TemplateLimitExceeded("value_size", "The sum filter adds up numbers only.")
+
+
 _PRE_CHECKS: dict[str, Callable[..., None]] = {
+    "sum": _pre_sum,
     "center": _pre_center,
     "indent": _pre_indent,
     "wordwrap": _pre_wordwrap,
-    "join": _pre_join,
     "replace": _pre_replace,
     "format": _pre_format,
     "batch": _pre_batch,
@@ -282,6 +274,30 @@ _PRE_CHECKS: dict[str, Callable[..., None]] = {
 
 # urlize repeats its `target` and `rel` for every link in a text: out with it.
 _LEFT_OUT_FILTERS = {"urlize"}
+
+
+def _bounded_join(func: Callable[..., Any]) -> Callable[..., Any]:
+    """join, with its result measured before it is built: items times separator can be
+    far larger than either (range(100000)|join('x' * 100000))."""
+
+    @pass_context
+    def bounded(context: Context, value: Any, d: Any = "", attribute: Any = None) -> Any:
+        _budget()
+        if attribute is not None:
+            value = map(make_attrgetter(context.environment, attribute), value)
+        # Made a list (a generator would be spent by the measuring); no longer than its
+        # source, which is bounded.
+        items = list(value)
+        total = len(str(d)) * max(len(items) - 1, 0)
+        _check_growth("a joined string", total)
+        for item in items:
+            # Stops at the first item past the bound, so measuring costs at most the bound.
+            total += len(str(item))
+            if total > LIMITS.string_size:
+                raise _too_large("a joined string", total)
+        return _check_value(func(context.eval_ctx, items, d))
+
+    return bounded
 
 
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -454,6 +470,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             for name, func in FILTERS.items()
             if name not in _LEFT_OUT_FILTERS
         }
+        self.filters["join"] = _bounded_join(FILTERS["join"])
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
