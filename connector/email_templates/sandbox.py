@@ -161,9 +161,10 @@ def _check_number(value: int) -> None:
 
 
 def _size(value: Any) -> int:
-    if isinstance(value, str | list | tuple | dict | set | frozenset | range):
-        return len(value)
-    return len(str(value))
+    """Characters of the value as text, as a write or a format would make it."""
+    # A list's text is several times its length; lists are held to list_size, so this
+    # costs little.
+    return len(value) if isinstance(value, str) else len(str(value))
 
 
 def _sized(value: Any) -> bool:
