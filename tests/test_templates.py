@@ -154,6 +154,8 @@ ATTACKS = {
     ),
     "a huge number": ("{{ 99999999999999999999 * 2 }}", "too large"),
     "numbers that grow": ("{% set n = 99999999 %}{{ n * n * n }}", "beyond"),
+    # Compiling 200,000 characters of expressions took seconds before anything ran.
+    "a body of 11,000 placeholders": ("{{ contact.name }}" * 11000, "more than 10,000 tokens"),
     "huge output": ("{% for i in range(2000) %}" + "z" * 1000 + "{% endfor %}", "1,000,000"),
 }
 

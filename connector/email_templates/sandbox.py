@@ -60,6 +60,9 @@ class Limits:
     format_width: int = 10_000
     # Macros calling macros (or themselves).
     call_depth: int = 50
+    # Tokens of the source (a name, an operator, a run of text): what compiling costs grows
+    # with them, and a body of 200,000 characters of expressions took seconds to compile.
+    source_tokens: int = 10_000
 
 
 LIMITS = Limits()
@@ -474,6 +477,14 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["join"] = _bounded_join(FILTERS["join"])
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # The lexer is a generator: counting stops at the bound, before the costly parse.
+        for count, _token in enumerate(self.lex(source, name, filename), 1):
+            if count > LIMITS.source_tokens:
+                raise TemplateLimitExceeded(
+                    "source_tokens",
+                    f"The template has more than {LIMITS.source_tokens:,} tokens (names, "
+                    "operators, runs of text); a shorter one compiles quickly enough.",
+                )
         tree = super()._parse(source, name, filename)
         _check_static(tree)
         return _Rewriter().visit(tree)

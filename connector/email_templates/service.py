@@ -111,9 +111,18 @@ _TEMPLATE_FAULTS = (
 )
 
 
-def _compile(source: str, autoescape: bool, field: str) -> Template:
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, autoescape: bool) -> Template:
+    # Compiling costs far more than rendering; a compiled template holds no state of a
+    # render (its budget is a context variable), so threads share it.
+    return _environment(autoescape).from_string(source)
+
+
+def _compile(source: str, autoescape: bool, field: str, parse_only: bool = False) -> Any:
     try:
-        return _environment(autoescape).from_string(source)
+        if parse_only:
+            return _environment(autoescape).parse(source)
+        return _compiled(source, autoescape)
     except TemplateLimitExceeded as exc:
         raise InvalidInput(f"The {field} is refused: {exc}", {field: [str(exc)]}) from exc
     except _TEMPLATE_FAULTS as exc:
@@ -198,8 +207,9 @@ def get_template(ctx: Ctx, template_id: int) -> EmailTemplate:
 
 
 def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> EmailTemplate:
-    _compile(subject, False, "subject")
-    _compile(body_html, True, "body_html")
+    # As written, for errors that point at what the admin wrote.
+    _compile(subject, False, "subject", parse_only=True)
+    _compile(body_html, True, "body_html", parse_only=True)
     # Checked as stored, since that is what renders.
     stored_body = sanitize_html(body_html)
     _check_bounds(ctx, subject, stored_body)
