@@ -128,10 +128,23 @@ ATTACKS = {
     "replace": ("{{ ('x' * 100000)|replace('', 'y' * 100) }}", "replaced string"),
     "join of a generator": ("{{ range(1000)|map('string')|join('x' * 100000) }}", "joined string"),
     "join of an attribute": (
-        "{{ ([dict(a='x' * 1000000)] * 100000)|join(attribute='a') }}",
-        "joined string",
+        "{{ ([dict(a='xx')] * 1000)|join('y' * 10000, attribute='a') }}",
+        "joined string of 9,990,000 characters",
     ),
-    "sum of lists": ("{{ ([range(100000)|list] * 100000)|sum(start=[]) }}", "numbers only"),
+    "a mapping holding long strings": (
+        "{{ ([dict(a='x' * 1000000)] * 100000)|join(attribute='a') }}",
+        "holds more than 1,000,000 characters",
+    ),
+    # Short lists that hold one long string many times over: sort lowers every item.
+    "a list repeating a long string": (
+        "{% set a = 'x' * 100000 %}{{ ([a] * 100000)|sort|length }}",
+        "repeated value of 10,000,100,000 characters",
+    ),
+    "a literal list of long strings": (
+        "{% set a = 'x' * 500000 %}{{ [a, a, a, a]|sort|length }}",
+        "holds more than 1,000,000 characters",
+    ),
+    "sum of lists": ("{{ ([range(100)|list] * 100)|sum(start=[]) }}", "numbers only"),
     "doubling in a namespace": (
         "{% set ns = namespace(s='x') %}{% for i in range(60) %}"
         "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",

@@ -142,18 +142,76 @@ def _too_large(what: str, size: float, text: bool = True) -> TemplateLimitExceed
     )
 
 
+_COLLECTIONS = (list, tuple, dict, set, frozenset)
+
+
+def _held(value: Any, memo: dict[int, int] | None = None) -> int:
+    """Characters of text a value holds, each reference counted, plus one per item.
+
+    A list of 100,000 references to one string of a million characters is short, but
+    sorting, lowering or printing it touches 10^11 characters. Counting stops past the
+    bound, and shared values are counted once per reference but measured once, so this
+    costs no more than the list's length.
+    """
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, _COLLECTIONS):
+        return 0
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    memo[id(value)] = 0
+    items: Iterable[Any] = (
+        (part for pair in value.items() for part in pair) if isinstance(value, dict) else value
+    )
+    total = 0
+    for item in items:
+        # Strings and numbers inline: this runs on every list a filter is given.
+        if isinstance(item, str):
+            total += len(item) + 1
+        elif isinstance(item, _COLLECTIONS):
+            total += _held(item, memo) + 1
+        else:
+            total += 1
+        if total > LIMITS.string_size:
+            break
+    memo[id(value)] = total
+    return total
+
+
 def _check_value(value: Any) -> Any:
-    """Refuse a result that is too large to keep, and charge it to the budget; return it."""
-    if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
-        text = isinstance(value, str | bytes)
-        if len(value) > (LIMITS.string_size if text else LIMITS.list_size):
-            raise _too_large("a value", len(value), text)
-        budget = _BUDGET.get()
-        if budget is not None:
-            budget.build(len(value))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        _check_number(value)
+    """Refuse a value too large to keep or to work on, and charge it to the budget; return it.
+
+    Run on what filters, calls and operators return and on what they are given (a list
+    written as a literal never passed through a hook before)."""
+    if isinstance(value, str | bytes):
+        if len(value) > LIMITS.string_size:
+            raise _too_large("a value", len(value))
+        size = len(value)
+    elif isinstance(value, _COLLECTIONS):
+        if len(value) > LIMITS.list_size:
+            raise _too_large("a value", len(value), text=False)
+        size = _held(value)
+        if size > LIMITS.string_size:
+            raise TemplateLimitExceeded(
+                "value_size",
+                f"The template builds a list or mapping that holds more than "
+                f"{LIMITS.string_size:,} characters.",
+            )
+    else:
+        if isinstance(value, int) and not isinstance(value, bool):
+            _check_number(value)
+        return value
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.build(size)
     return value
+
+
+def _check_inputs(*values: Any) -> None:
+    for value in values:
+        if isinstance(value, _COLLECTIONS):
+            _check_value(value)
 
 
 def _check_number(value: int) -> None:
@@ -165,9 +223,11 @@ def _check_number(value: int) -> None:
 
 def _size(value: Any) -> int:
     """Characters of the value as text, as a write or a format would make it."""
-    # A list's text is several times its length; lists are held to list_size, so this
-    # costs little.
-    return len(value) if isinstance(value, str) else len(str(value))
+    if isinstance(value, str):
+        return len(value)
+    # Measured before str() makes it text: a list can hold far more than it shows.
+    _check_inputs(value)
+    return len(str(value))
 
 
 def _sized(value: Any) -> bool:
@@ -292,6 +352,7 @@ def _bounded_join(func: Callable[..., Any]) -> Callable[..., Any]:
         # Made a list (a generator would be spent by the measuring); no longer than its
         # source, which is bounded.
         items = list(value)
+        _check_inputs(items)
         total = len(str(d)) * max(len(items) - 1, 0)
         _check_growth("a joined string", total)
         for item in items:
@@ -312,6 +373,7 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @pass_context
     def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
         _budget()
+        _check_inputs(value, *args, *kwargs.values())
         if pre_check is not None:
             pre_check(value, *args, **kwargs)
         if pass_arg is _PassArg.context:
@@ -516,6 +578,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 raise TemplateLimitExceeded(
                     "call_depth", f"The template nests calls more than {LIMITS.call_depth} deep."
                 )
+            _check_inputs(*args, *kwargs.values())
             return _check_value(super().call(__context, __obj, *args, **kwargs))
         finally:
             budget.depth -= 1
@@ -524,11 +587,14 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         _budget()
         if operator == "**":
             raise TemplateLimitExceeded("power", "Powers (**) are not allowed in templates.")
+        _check_inputs(left, right)
         if operator == "*":
             for sequence, times in ((left, right), (right, left)):
                 if _sized(sequence) and _int_arg(times) is not None:
                     text = isinstance(sequence, str)
                     _check_growth("a repeated value", len(sequence) * times, text)
+                    # What the repeated list holds: one long string a thousand times over.
+                    _check_growth("a repeated value", _held(sequence) * times)
         if operator == "+" and _sized(left) and _sized(right):
             _check_growth("a joined value", len(left) + len(right), isinstance(left, str))
         if operator == "%" and isinstance(left, str):
