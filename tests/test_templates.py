@@ -82,6 +82,14 @@ def test_the_sandbox_reaches_nothing(caller) -> None:
 
 def test_template_errors(caller, make_caller) -> None:
     assert make_template(caller, body="{{ unclosed").status_code == 400
+    # Nested deeper than Python compiles, or Jinja parses: a 400, not a 500.
+    for body in (
+        "{% if 1 %}" * 150 + "x" + "{% endif %}" * 150,
+        "{{ " + "(" * 300 + "1" + ")" * 300 + " }}",
+    ):
+        deep = make_template(caller, name="Deep", body=body)
+        assert deep.status_code == 400, deep.json
+        assert "is not a valid template" in deep.json["message"]
     assert make_template(caller, subject="{% if %}").status_code == 400
     assert make_template(caller).status_code == 201
     assert make_template(caller).status_code == 409

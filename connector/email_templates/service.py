@@ -108,6 +108,8 @@ _TEMPLATE_FAULTS = (
     TypeError,
     ValueError,
     RecursionError,
+    # Python's compiler refuses code nested too deep ("too many levels of indentation").
+    SyntaxError,
 )
 
 
@@ -131,9 +133,8 @@ def _compile(source: str, autoescape: bool, field: str, parse_only: bool = False
         ) from exc
 
 
-def _render(source: str, autoescape: bool, field: str, variables: dict[str, Any]) -> str:
+def _render(template: Template, field: str, variables: dict[str, Any]) -> str:
     """Render inside the caller's render_budget; a bound or an error is a 400 that says which."""
-    template = _compile(source, autoescape, field)
     try:
         return render_bounded(template, variables)
     except TemplateLimitExceeded as exc:
@@ -176,12 +177,13 @@ def _check_bounds(ctx: Ctx, subject: str, body_html: str) -> None:
     render errors are left for the render to report: they may well depend on the record.
     """
     variables = _sample_variables(ctx)
+    # Compiled before the budget starts: its deadline is the render's.
+    templates = {
+        "subject": _compile(subject, False, "subject"),
+        "body_html": _compile(body_html, True, "body_html"),
+    }
     with render_budget():
-        for source, autoescape, field in (
-            (subject, False, "subject"),
-            (body_html, True, "body_html"),
-        ):
-            template = _compile(source, autoescape, field)
+        for field, template in templates.items():
             try:
                 render_bounded(template, variables)
             except (TemplateLimitExceeded, SecurityError) as exc:
@@ -231,9 +233,11 @@ def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> Ema
 def render_template(ctx: Ctx, template_id: int, ref: RecordRef | None) -> dict[str, str]:
     template = get_template(ctx, template_id)
     variables = template_variables(ctx, ref)
+    compiled_subject = _compile(template.subject, False, "subject")
+    compiled_body = _compile(template.body_html, True, "body_html")
     with render_budget():
-        subject = _render(template.subject, False, "subject", variables)
-        body_html = _render(template.body_html, True, "body_html", variables)
+        subject = _render(compiled_subject, "subject", variables)
+        body_html = _render(compiled_body, "body_html", variables)
     body_html = sanitize_html(body_html)
     return {
         "subject": " ".join(subject.split()),
