@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import requests
 
 from connector.db import session_scope
 from connector.email_templates.models import EmailTemplate
@@ -311,3 +317,76 @@ def test_ordinary_templates_keep_their_loops_filters_and_formats(caller) -> None
         "1, 2, 3|2|",
     ):
         assert expected in text, (expected, text)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server stopped"
+        try:
+            requests.get(f"{url}/healthz", timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("the server did not start")
+
+
+def test_the_bounds_hold_in_a_threaded_gunicorn_worker(app, caller, tmp_path) -> None:
+    """`connector serve` as in production: gunicorn's gthread worker renders outside the main
+    thread, where no alarm signal can reach."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CONNECTOR_DATABASE_URL": app.config["DATABASE_URL"],
+        "CONNECTOR_SECRET_KEY": "a-secret-for-this-test-only-0123456789",
+        "CONNECTOR_INSTANCE_PATH": str(tmp_path),
+    }
+    if app.config["REDIS_URL"]:
+        env["CONNECTOR_REDIS_URL"] = app.config["REDIS_URL"]
+        env["CONNECTOR_REDIS_PREFIX"] = app.config["REDIS_PREFIX"]
+    command = [str(Path(sys.executable).with_name("connector")), "serve", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--workers", "1", "--threads", "4"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(url, server)
+        headers = {"Authorization": f"Bearer {caller.key}"}
+        loops = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
+        body = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        for source, reason in ((loops, "100,000 times"), (body + "{{ f(40) }}", "2 s")):
+            started = time.monotonic()
+            created = requests.post(
+                f"{url}/api/v1/templates",
+                json={"name": reason, "subject": "Hi", "body_html": source},
+                headers=headers,
+                timeout=30,
+            )
+            assert time.monotonic() - started < 5
+            assert created.status_code == 400 and reason in created.json()["message"]
+        mallory = create_contact(caller, "Mallory", ["mallory@globex.test"])
+        template = make_template(
+            caller, body=body + "{% if contact.name == 'Mallory' %}{{ f(40) }}{% endif %}"
+        ).json
+        started = time.monotonic()
+        rendered = requests.post(
+            f"{url}/api/v1/templates/{template['id']}/render",
+            json={"record": {"type": "contact", "id": mallory["id"]}},
+            headers=headers,
+            timeout=30,
+        )
+        assert time.monotonic() - started < 5
+        assert rendered.status_code == 400
+        assert "longer than 2 s" in rendered.json()["message"]
+        # The worker is free again.
+        assert requests.get(f"{url}/api/v1/me", headers=headers, timeout=5).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
