@@ -1,15 +1,28 @@
-"""Who is calling the JSON API: a per-user API key sent as a Bearer token."""
+"""Who is calling the JSON API: a per-user API key sent as a Bearer token.
+
+Wrong tokens are rate limited per client address (FAILURE_LIMIT). Only failures are
+counted, and a valid token is always let in: offices share one address, and one person's
+stale key must not lock out their colleagues. Keys are 256-bit random strings, so the limit
+is not what stops guessing; it keeps a flood of wrong tokens from costing a lookup each for
+as long as it lasts, and makes it stand out.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request
 from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_smorest import abort
+from limits import parse
+from limits.errors import StorageError
 
 from connector.db import get_session
 from connector.orgs import service
@@ -19,6 +32,10 @@ from connector.outlook.entra import EntraTokenValidator, InvalidEntraToken, Jwks
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Wrong API keys or Entra tokens from one client address; the next is answered 429.
+FAILURE_LIMIT = parse("20 per minute")
+_FAILURES = "wrong-bearer-token"
 
 
 def bearer_token() -> str | None:
@@ -57,8 +74,37 @@ def authenticate_request() -> User | None:
     if not token:
         return None
     if token.startswith(service.KEY_PREFIX):
-        return service.authenticate(get_session(), token)
+        session = get_session()
+        user = service.authenticate(session, token)
+        if session.dirty:
+            # last_used_at, at most once a minute per key: committed now, before the view
+            # runs, so that a view that fails (and rolls back) or only reads still keeps it.
+            session.commit()
+        return user
     return _entra_user(token)
+
+
+def _count_failure() -> None:
+    """Charge a wrong token to the client's address; past FAILURE_LIMIT, answer 429."""
+    strategy = current_app.extensions["connector.auth_limiter"].limiter
+    # The client as ProxyFix gives it when proxies are trusted, else the peer.
+    address = get_remote_address() or "unknown"
+    try:
+        if strategy.hit(FAILURE_LIMIT, _FAILURES, address):
+            return
+        reset_at, _remaining = strategy.get_window_stats(FAILURE_LIMIT, _FAILURES, address)
+    except StorageError as exc:
+        # The store is down: the caller still gets their 401, uncounted.
+        log.warning("Could not count a wrong token from %s: %s", address, exc)
+        return
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    log.info("Wrong tokens from %s: past %s, answered 429", address, FAILURE_LIMIT)
+    abort(
+        429,
+        message=f"Too many wrong API keys or tokens from this address: try again in "
+        f"{retry_after} s.",
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def login_required(view: F) -> F:
@@ -66,6 +112,8 @@ def login_required(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         user = authenticate_request()
         if user is None:
+            if bearer_token():
+                _count_failure()
             abort(
                 401,
                 message="A valid API key or Entra ID access token is required: "
@@ -78,7 +126,31 @@ def login_required(view: F) -> F:
     return cast(F, wrapped)
 
 
+def _failure_limiter(app: Flask) -> Limiter:
+    """flask-limiter's storage, for counting wrong tokens: Redis when configured (shared by
+    all workers), else this process's memory (one worker, as `serve` then runs)."""
+    redis_url = app.config["REDIS_URL"]
+    options: dict[str, str | int] = {}
+    if redis_url:
+        options = {
+            "key_prefix": f"{app.config['REDIS_PREFIX']}limits",
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            "wrap_exceptions": True,
+        }
+    # No limits of its own (default_limits is empty): _count_failure charges failures only.
+    return Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=redis_url or "memory://",
+        storage_options=options,
+        strategy="moving-window",
+        default_limits=[],
+    )
+
+
 def init_app(app: Flask) -> None:
+    app.extensions["connector.auth_limiter"] = _failure_limiter(app)
     app.extensions["connector.entra_validator"] = EntraTokenValidator(
         JwksCache(app.config["MS_JWKS_URL"]),
         client_id=app.config["MS_CLIENT_ID"],

@@ -116,9 +116,11 @@ def init_app(app: Flask) -> None:
                 removed = orgs.remove_sign_in_domain(session, org, domain)
                 click.echo(f"{domain} {'removed' if removed else 'was not a sign-in domain'}.")
                 return
+            # The bundled free-mail list plus CONNECTOR_EXTRA_FREE_MAIL_DOMAINS.
+            free_mail = app.extensions["connector.settings"].free_mail
             try:
-                orgs.allow_sign_in_domain(session, org, domain)
-            except orgs.ConflictError as exc:
+                orgs.allow_sign_in_domain(session, org, domain, free_mail)
+            except (orgs.ConflictError, orgs.FreeMailDomainError) as exc:
                 raise click.ClickException(str(exc)) from exc
         click.echo(f"People at {domain} become users of {org_name} when they first sign in.")
 

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from connector import create_app
 from connector.db import session_scope
 from connector.models import Activity, Company, Contact, EmailTemplate, Lead, Task, Ticket
+from connector.orgs import service as orgs
+from connector.orgs.models import SignInDomain
+from tests.conftest import base_config
 
 
 def test_init_db_is_repeatable(runner) -> None:
@@ -171,3 +175,42 @@ def test_what_an_admin_writes_is_ignored_by_git(runner, tmp_path: Path, monkeypa
         ["git", "ls-files", "manifests"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert not [path for path in tracked if path in written]
+
+
+def _sign_in_domains(app) -> list[str]:
+    with session_scope(app) as session:
+        return list(session.scalars(sa.select(SignInDomain.domain)))
+
+
+def test_allow_domain_refuses_free_mail_domains(app, runner, make_caller) -> None:
+    make_caller("Acme", "ann@acme.test")
+    for domain in ("gmail.com", "GMail.com", "outlook.com", "yahoo.co.uk"):
+        result = runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", domain])
+        assert result.exit_code != 0, result.output
+        [line] = result.output.strip().splitlines()
+        assert line.startswith(f"Error: {domain.lower()} is a free-mail domain"), line
+        assert "Traceback" not in result.output
+    assert _sign_in_domains(app) == []
+    allowed = runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
+    assert allowed.exit_code == 0, allowed.output
+    assert _sign_in_domains(app) == ["acme.test"]
+
+
+def test_allow_domain_refuses_the_configured_extra_free_mail_domains(
+    tmp_path, sqlite_template
+) -> None:
+    path = tmp_path / "connector.sqlite3"
+    shutil.copy(sqlite_template, path)
+    app = create_app(
+        base_config(
+            DATABASE_URL=f"sqlite:///{path}", EXTRA_FREE_MAIL_DOMAINS="mail.example, Free.test"
+        )
+    )
+    with session_scope(app) as session:
+        orgs.get_or_create_org(session, "Acme")
+    runner = app.test_cli_runner()
+    for domain in ("mail.example", "free.test"):
+        result = runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", domain])
+        assert result.exit_code != 0 and "is a free-mail domain" in result.output, result.output
+    assert _sign_in_domains(app) == []
+    app.extensions["connector.engine"].dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+import time
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
@@ -452,6 +453,29 @@ def test_compose_inserts_a_rendered_template(addon) -> None:
     markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
     assert markup["updateBody"]["insertContents"][0]["content"] == "<p>Hi Hank</p>"
     assert markup["updateSubject"]["subject"] == "Hi Hank"
+
+
+def test_a_template_past_its_bounds_is_a_notification_within_seconds(addon) -> None:
+    """The add-on renders through the same bounded render as the API."""
+    create_contact(addon.caller)
+    loops = "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}"
+    created = addon.caller.post(
+        "/api/v1/templates",
+        json={
+            "name": "Heavy",
+            "subject": "Hi",
+            "body_html": f"{{% if contact.first_name == 'Hank' %}}{loops}{{% endif %}}",
+        },
+    )
+    assert created.status_code == 201, created.json
+    picker = pushed(addon.trigger("compose", "draft-1", toRecipients=["hank@globex.test"]))
+    started = time.monotonic()
+    body = addon.call(find_action(picker, "Heavy"))
+    assert time.monotonic() - started < 5
+    assert (
+        "loops run more than 100,000 times"
+        in (body["renderActions"]["action"]["notification"]["text"])
+    )
 
 
 def test_gmail_api_failure_is_a_plain_message(addon) -> None:

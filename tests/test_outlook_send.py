@@ -356,3 +356,24 @@ def test_the_pane_does_not_offer_a_second_send_when_the_first_is_unconfirmed(
     notice.get_by_text("Look in Sent Items", exact=False).wait_for()
     assert page.get_by_role("button", name="Send now").count() == 0
     assert len(graph.sent) == 1 and activities(app) == []
+
+
+def test_a_template_past_its_bounds_sends_nothing(app, caller, graph) -> None:
+    """Outlook's send renders through the same bounded render as the API, before sending."""
+    link_microsoft(app, caller)
+    contact = create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+    loops = "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}"
+    template = make_template(
+        caller, body=f"{{% if contact.first_name == 'Hank' %}}{loops}{{% endif %}}"
+    ).json
+    response = caller.post(
+        "/api/v1/outlook/replies",
+        json={
+            "message_id": ORIGINAL_ID,
+            "template_id": template["id"],
+            "record": {"type": "contact", "id": contact["id"]},
+        },
+    )
+    assert response.status_code == 400
+    assert "loops run more than 100,000 times" in response.json["message"]
+    assert graph.sent == [] and activities(app) == []

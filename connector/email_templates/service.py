@@ -10,23 +10,28 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template, TemplateError
+from jinja2.exceptions import SecurityError
 from sqlalchemy import select
 
 from connector.activities.mime import html_to_text, sanitize_html
 from connector.context import Ctx
 from connector.email_templates.models import EmailTemplate
+from connector.email_templates.sandbox import (
+    BoundedEnvironment,
+    TemplateLimitExceeded,
+    render_bounded,
+    render_budget,
+)
 from connector.errors import Conflict, InvalidInput, NotFound
 from connector.records.models import Company, Contact, RecordType
 from connector.records.service import RecordRef, get_record
 
 
 @functools.cache
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    # ChainableUndefined: {{ contact.company.name }} is empty, not an error, when
-    # the contact has no company.
-    return ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined)
+def _environment(autoescape: bool) -> BoundedEnvironment:
+    # One per setting, shared by all threads: a render's budget lives in a context variable.
+    return BoundedEnvironment(autoescape=autoescape)
 
 
 def _first_name(name: str) -> str:
@@ -93,24 +98,98 @@ def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, A
     return variables
 
 
-def _compile(source: str, autoescape: bool, field: str) -> Any:
+# What a template's own code can raise besides TemplateError: int('9' * 5000),
+# 1e308 * 10 in int(), a source nested too deep for the parser. A template is the
+# admin's code, so whatever it raises is their template's error, not ours.
+_TEMPLATE_FAULTS = (
+    TemplateError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+    RecursionError,
+    # Python's compiler refuses code nested too deep ("too many levels of indentation").
+    SyntaxError,
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, autoescape: bool) -> Template:
+    # Compiling costs far more than rendering; a compiled template holds no state of a
+    # render (its budget is a context variable), so threads share it.
+    return _environment(autoescape).from_string(source)
+
+
+def _compile(source: str, autoescape: bool, field: str, parse_only: bool = False) -> Any:
     try:
-        return _environment(autoescape).from_string(source)
-    except TemplateError as exc:
+        if parse_only:
+            return _environment(autoescape).parse(source)
+        return _compiled(source, autoescape)
+    except TemplateLimitExceeded as exc:
+        raise InvalidInput(f"The {field} is refused: {exc}", {field: [str(exc)]}) from exc
+    except _TEMPLATE_FAULTS as exc:
         raise InvalidInput(
             f"The {field} is not a valid template: {exc}", {field: [str(exc)]}
         ) from exc
 
 
-def _render(source: str, autoescape: bool, field: str, variables: dict[str, Any]) -> str:
+def _render(template: Template, field: str, variables: dict[str, Any]) -> str:
+    """Render inside the caller's render_budget; a bound or an error is a 400 that says which."""
     try:
-        return _compile(source, autoescape, field).render(variables)
-    except TemplateError as exc:
+        return render_bounded(template, variables)
+    except TemplateLimitExceeded as exc:
+        raise InvalidInput(
+            f"The {field} could not be rendered: {exc}", {field: [str(exc)]}
+        ) from exc
+    except _TEMPLATE_FAULTS as exc:
         # The sandbox's SecurityError is a TemplateError: a template that tries
         # to reach outside its data fails to render, with a plain message.
         raise InvalidInput(
             f"The {field} could not be rendered: {exc}", {field: [str(exc)]}
         ) from exc
+
+
+def _sample_variables(ctx: Ctx) -> dict[str, dict[str, Any]]:
+    """Values of every kind a template can see, to try a new template on."""
+    variables = template_variables(ctx, None)
+    variables["contact"] = {
+        "name": "Ada Lovelace",
+        "first_name": "Ada",
+        "email": "ada@example.com",
+        "phone": "+44 20 7946 0000",
+        "job_title": "Analyst",
+    }
+    variables["company"] = {
+        "name": "Analytical Engines",
+        "website": "https://example.com",
+        "phone": "+44 20 7946 0001",
+    }
+    variables["lead"] = {"title": "50 seats", "stage": "new", "expected_revenue": 12000}
+    variables["ticket"] = {"id": 1, "subject": "Cannot sign in", "status": "open"}
+    return variables
+
+
+def _check_bounds(ctx: Ctx, subject: str, body_html: str) -> None:
+    """Refuse a template that goes past a bound when it renders for a sample record.
+
+    What a template does regardless of its data ('x' * 10**9, loops within loops, reaching
+    for what the sandbox keeps out) shows here, at once, rather than at every render. Other
+    render errors are left for the render to report: they may well depend on the record.
+    """
+    variables = _sample_variables(ctx)
+    # Compiled before the budget starts: its deadline is the render's.
+    templates = {
+        "subject": _compile(subject, False, "subject"),
+        "body_html": _compile(body_html, True, "body_html"),
+    }
+    with render_budget():
+        for field, template in templates.items():
+            try:
+                render_bounded(template, variables)
+            except (TemplateLimitExceeded, SecurityError) as exc:
+                raise InvalidInput(f"The {field} is refused: {exc}", {field: [str(exc)]}) from exc
+            except _TEMPLATE_FAULTS:
+                continue
 
 
 def list_templates(ctx: Ctx) -> list[EmailTemplate]:
@@ -130,8 +209,12 @@ def get_template(ctx: Ctx, template_id: int) -> EmailTemplate:
 
 
 def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> EmailTemplate:
-    _compile(subject, False, "subject")
-    _compile(body_html, True, "body_html")
+    # As written, for errors that point at what the admin wrote.
+    _compile(subject, False, "subject", parse_only=True)
+    _compile(body_html, True, "body_html", parse_only=True)
+    # Checked as stored, since that is what renders.
+    stored_body = sanitize_html(body_html)
+    _check_bounds(ctx, subject, stored_body)
     exists = ctx.session.scalar(
         select(EmailTemplate.id).where(
             EmailTemplate.organization_id == ctx.org_id, EmailTemplate.name == name
@@ -140,7 +223,7 @@ def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> Ema
     if exists is not None:
         raise Conflict(f"A template named {name!r} exists already.", {"name": [name]})
     template = EmailTemplate(
-        organization_id=ctx.org_id, name=name, subject=subject, body_html=sanitize_html(body_html)
+        organization_id=ctx.org_id, name=name, subject=subject, body_html=stored_body
     )
     ctx.session.add(template)
     ctx.session.flush()
@@ -150,8 +233,12 @@ def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> Ema
 def render_template(ctx: Ctx, template_id: int, ref: RecordRef | None) -> dict[str, str]:
     template = get_template(ctx, template_id)
     variables = template_variables(ctx, ref)
-    subject = _render(template.subject, False, "subject", variables)
-    body_html = sanitize_html(_render(template.body_html, True, "body_html", variables))
+    compiled_subject = _compile(template.subject, False, "subject")
+    compiled_body = _compile(template.body_html, True, "body_html")
+    with render_budget():
+        subject = _render(compiled_subject, "subject", variables)
+        body_html = _render(compiled_body, "body_html", variables)
+    body_html = sanitize_html(body_html)
     return {
         "subject": " ".join(subject.split()),
         "body_html": body_html,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -11,13 +12,21 @@ from sqlalchemy.orm import Session
 
 from connector.db import utcnow
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
-from connector.records.addresses import domain_of
+from connector.records.addresses import FreeMailDomains, domain_of
 
 KEY_PREFIX = "ck_"
+# How stale a key's last_used_at may be. Writing it on every request would make every read
+# a write: a row lock per call on a key the add-in uses in parallel, and on SQLite the one
+# writer's lock; "used within the last minute" is all an admin needs to know.
+LAST_USED_PRECISION = dt.timedelta(minutes=1)
 
 
 class ConflictError(ValueError):
     """The record exists already."""
+
+
+class FreeMailDomainError(ValueError):
+    """A free-mail domain cannot admit people to an organization: anyone can have an address."""
 
 
 def hash_key(raw_key: str) -> str:
@@ -77,20 +86,40 @@ def derived_key(secret: str, purpose: str) -> str:
 
 
 def authenticate(session: Session, raw_key: str) -> User | None:
+    """The user of a valid key, with the key's last_used_at brought up to date (not committed)."""
     if not raw_key.startswith(KEY_PREFIX):
         return None
     key = session.scalar(
         select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key), ApiKey.revoked_at.is_(None))
     )
-    return key.user if key is not None else None
+    if key is None:
+        return None
+    now = utcnow()
+    last_used = key.last_used_at
+    # SQLite gives back naive datetimes; they are UTC.
+    if last_used is not None and last_used.tzinfo is None:
+        last_used = last_used.replace(tzinfo=dt.UTC)
+    if last_used is None or now - last_used >= LAST_USED_PRECISION:
+        key.last_used_at = now
+    return key.user
 
 
 def revoke_key(session: Session, key: ApiKey) -> None:
     key.revoked_at = utcnow()
 
 
-def allow_sign_in_domain(session: Session, org: Organization, domain: str) -> SignInDomain:
-    """Let people of `domain` (as normalize_domain gives it) join `org` on first sign-in."""
+def allow_sign_in_domain(
+    session: Session, org: Organization, domain: str, free_mail: FreeMailDomains
+) -> SignInDomain:
+    """Let people of `domain` (as normalize_domain gives it) join `org` on first sign-in.
+
+    Never a free-mail domain: with gmail.com allowed, every Gmail user could join.
+    """
+    if domain in free_mail:
+        raise FreeMailDomainError(
+            f"{domain} is a free-mail domain: anyone can have an address there, so it cannot "
+            "admit people to an organization (create their users with `connector users create`)"
+        )
     existing = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
     if existing is not None:
         if existing.organization_id != org.id:
