@@ -462,3 +462,22 @@ def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monk
         assert session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
     [account] = linked(app)
     assert account.email == "cleo@acme.test"
+
+
+def test_a_free_mail_sign_in_domain_stored_earlier_admits_no_one(app, make_caller) -> None:
+    """allow-domain refuses gmail.com now; a row stored before that must not admit anyone."""
+    from connector.accounts import views
+    from connector.accounts.models import Provider
+    from connector.orgs.models import SignInDomain, User
+
+    caller = make_caller()
+    with session_scope(app) as session:
+        session.add(SignInDomain(organization_id=caller.org_id, domain="gmail.com"))
+    identity = views.Identity(Provider.MICROSOFT, "sub-eve", "eve@gmail.com", "Eve")
+    with app.test_request_context(), session_scope(app) as session:
+        user = views._link(
+            session, identity, vouches_for=lambda org: True, scopes=["openid"], refresh_token="rt"
+        )
+        assert user is None
+        assert session.scalar(sa.select(User).where(User.email == "eve@gmail.com")) is None
+    assert linked(app) == []

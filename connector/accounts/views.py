@@ -365,7 +365,8 @@ def _link(
                 if vouched_for_existing_users and not vouches_for(user.organization):
                     return None
             else:
-                org = org_for_sign_in_domain(db, identity.email)
+                free_mail = current_app.extensions["connector.settings"].free_mail
+                org = org_for_sign_in_domain(db, identity.email, free_mail)
                 if org is None or not vouches_for(org):
                     return None
                 name = identity.name.strip() or identity.email.partition("@")[0]

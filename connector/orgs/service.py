@@ -144,8 +144,16 @@ def remove_sign_in_domain(session: Session, org: Organization, domain: str) -> b
     return True
 
 
-def org_for_sign_in_domain(session: Session, email: str) -> Organization | None:
-    """The organization that lets people of this address's domain sign up, if any."""
+def org_for_sign_in_domain(
+    session: Session, email: str, free_mail: FreeMailDomains
+) -> Organization | None:
+    """The organization that lets people of this address's domain sign up, if any.
+
+    A free-mail domain admits no one, even one stored before allow-domain refused them
+    (or made free-mail since, through CONNECTOR_EXTRA_FREE_MAIL_DOMAINS).
+    """
     domain = domain_of(email).strip().lower()
+    if domain in free_mail:
+        return None
     allowed = session.scalar(select(SignInDomain).where(SignInDomain.domain == domain))
     return allowed.organization if allowed else None
