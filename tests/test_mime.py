@@ -339,3 +339,60 @@ def test_a_date_out_of_range_leaves_the_email_undated(date: str) -> None:
 def test_dates_are_kept_in_utc() -> None:
     email = parse_raw_message(crlf("From: a@b.test\nDate: Fri, 31 Dec 9999 12:00:00 -1100\n\nb"))
     assert email.date == dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        "background: url(https://tracker.test/pixel.gif)",
+        "background-image:URL('https://tracker.test/p.gif')",
+        "background: u\\72l(https://tracker.test/p.gif)",
+        "list-style: url(https://tracker.test/p.gif)",
+        "width: expression(alert(document.cookie))",
+        "width: expr/**/ession(alert(1))",
+        "width: e\\78pression(alert(1))",
+        "position: fixed",
+        "position:FIXED",
+        "position: absolute; top: 0; left: 0",
+        "position: sticky",
+        "behavior: url(x.htc)",
+        "-moz-binding: url(http://evil.test/xbl.xml#x)",
+        "background: image-set('x.png' 1x)",
+        "content: url(x.png)",
+    ],
+)
+def test_styles_that_load_run_or_escape_are_dropped(style: str) -> None:
+    kept = sanitize_html(f'<div style="color: red; {style}; font-size: 12px">x</div>')
+    assert kept.startswith('<div style="color:red;') and "font-size:12px" in kept
+    for bad in (
+        "url",
+        "expression",
+        "ession",
+        "fixed",
+        "absolute",
+        "sticky",
+        "behavior",
+        "binding",
+        "image",
+        "72l",
+        "78p",
+        "content",
+    ):
+        assert bad not in kept.lower(), kept
+
+
+def test_harmless_styles_are_kept() -> None:
+    kept = sanitize_html(
+        '<div style="color:#333; background-color: #fff; padding: 4px 8px; '
+        'font-family: Arial, sans-serif; text-align:center; position: relative">x</div>'
+    )
+    for declaration in (
+        "color:#333",
+        "background-color:#fff",
+        "padding:4px 8px",
+        "font-family:Arial",
+        "text-align:center",
+        "position:relative",
+    ):
+        assert declaration in kept
+    assert sanitize_html('<p style="position: fixed">x</p>') == "<p>x</p>"

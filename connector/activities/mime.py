@@ -38,8 +38,71 @@ _ALLOWED_ATTRIBUTES = {
 _URL_SCHEMES = {"http", "https", "mailto", "cid", "data"}
 _DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp);", re.IGNORECASE)
 
+# The CSS properties a logged email may keep: text, colour, box and table layout. Anything
+# else (behavior, -moz-binding, content, cursor, background-image...) is dropped by nh3.
+_PLAIN_STYLE_PROPERTIES = """
+    border-collapse border-spacing border-radius color background background-color
+    font font-family font-size font-style font-variant font-weight line-height
+    letter-spacing word-spacing white-space word-break word-wrap overflow-wrap
+    text-align text-decoration text-indent text-transform text-overflow text-shadow
+    vertical-align direction unicode-bidi width min-width max-width height min-height
+    max-height display float clear overflow visibility opacity position box-shadow
+    outline list-style list-style-type list-style-position table-layout caption-side
+    """
+_ALLOWED_STYLE_PROPERTIES = {
+    *(
+        f"{box}{side}"
+        for box in ("margin", "padding", "border")
+        for side in ("", "-top", "-right", "-bottom", "-left")
+    ),
+    *(
+        f"border{side}-{what}"
+        for side in ("", "-top", "-right", "-bottom", "-left")
+        for what in ("color", "style", "width")
+    ),
+    *_PLAIN_STYLE_PROPERTIES.split(),
+}
+# Values that make the browser fetch or run something: url() and its kin, IE's expression(),
+# and javascript: (old engines). Checked after comments and escapes are undone, so that
+# "u\72l(" or "expr/**/ession(" does not slip through.
+_CSS_LOADS = re.compile(
+    r"url\(|image\(|image-set\(|element\(|expression\(|javascript:|vbscript:|@import"
+)
+_CSS_COMMENT = re.compile(r"/\*.*?(\*/|$)", re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)", re.DOTALL)
+# Positions that take an element out of the email's box, over the page that shows it.
+_CSS_KEPT_POSITIONS = {"static", "relative"}
+
+
+def _css_plain(value: str) -> str:
+    """CSS text as the browser reads it: comments removed, escapes decoded, lower case."""
+
+    def unescape(match: re.Match[str]) -> str:
+        if match.group(1):
+            code = int(match.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else ""
+        return match.group(2)
+
+    return "".join(_CSS_ESCAPE.sub(unescape, _CSS_COMMENT.sub("", value)).lower().split())
+
+
+def clean_style(value: str) -> str | None:
+    """The declarations of a style attribute that neither load, run nor escape the layout."""
+    kept = []
+    for declaration in value.split(";"):
+        name, colon, setting = declaration.partition(":")
+        plain_name, plain_setting = _css_plain(name), _css_plain(setting)
+        if not colon or not plain_name or _CSS_LOADS.search(plain_setting):
+            continue
+        if plain_name == "position" and plain_setting not in _CSS_KEPT_POSITIONS:
+            continue
+        kept.append(f"{name.strip()}:{setting.strip()}")
+    return "; ".join(kept) or None
+
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "style":
+        return clean_style(value)
     # "data:" is allowed only for inline images, never for links.
     if value.strip().lower().startswith("data:"):
         return value if tag == "img" and attribute == "src" and _DATA_IMAGE.match(value) else None
@@ -74,7 +137,8 @@ def _mend_raw_text(markup: str) -> str:
 
 
 def sanitize_html(markup: str) -> str:
-    """HTML safe to show: no scripts, event handlers, frames, forms or javascript: URLs."""
+    """HTML safe to show: no scripts, event handlers, frames, forms or javascript: URLs,
+    and no styles that load or run anything or escape the email's box."""
     if not markup:
         return ""
     return nh3.clean(
@@ -84,6 +148,7 @@ def sanitize_html(markup: str) -> str:
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
         attribute_filter=_keep_attribute,
+        filter_style_properties=_ALLOWED_STYLE_PROPERTIES,
         clean_content_tags=set(_RAW_TEXT),
         strip_comments=True,
     )
