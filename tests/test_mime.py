@@ -396,3 +396,16 @@ def test_harmless_styles_are_kept() -> None:
     ):
         assert declaration in kept
     assert sanitize_html('<p style="position: fixed">x</p>') == "<p>x</p>"
+
+
+def test_a_header_the_standard_library_cannot_parse_costs_only_that_header() -> None:
+    # CPython's address parser raises AttributeError on a group followed by a comment
+    # (a real bounce, from MimeKit's test data); the email is logged with the To as written.
+    raw = crlf(
+        "From: The Post Office <postmaster@mail.example>\n"
+        "To: unlisted-recipients:; (no To-header on input)\nSubject: Returned mail\n\nbody"
+    )
+    email = parse_raw_message(raw)
+    assert email.from_email == "postmaster@mail.example"
+    assert email.subject == "Returned mail"
+    assert email.body_text == "body"

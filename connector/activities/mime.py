@@ -16,6 +16,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 
@@ -428,42 +429,76 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
     return html_parts, text_parts, attachments
 
 
+# What the standard library's parsers raise on input they cannot read (some even on valid
+# mail: CPython's address parser fails with AttributeError on a group followed by a comment).
+_PARSER_ERRORS = (
+    MessageError,
+    LookupError,
+    UnicodeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    TypeError,
+)
+
+
+def _written(raw: str) -> str:
+    """A header's value as written, encoded words decoded, not re-rendered by a parser
+    (which would quote or rewrite a From: that holds no address)."""
+    try:
+        return str(policy.default.header_factory("X-Written", raw))
+    except _PARSER_ERRORS:
+        return raw
+
+
+def _headers(message: Message, name: str) -> list[Any]:
+    """Each `name` header as Python's parser reads it (an object with `.addresses` for
+    address headers), or as written where that parser fails: one header it cannot read
+    must not cost the email."""
+    found: list[Any] = []
+    for key, raw in message.raw_items():
+        if key.lower() == name.lower():
+            try:
+                found.append(policy.default.header_fetch_parse(key, raw))
+            except _PARSER_ERRORS:
+                found.append(_written(raw))
+    return found
+
+
 def _first_address(message: Message, name: str) -> tuple[str, str] | None:
     """(display name, address) of the header's first address as Python's parser reads it
     (it keeps undecodable bytes as surrogates, which `readable` turns into text); None
-    when the header has none."""
-    addresses = getattr(message.get(name), "addresses", None) or ()
-    for address in addresses:
-        return address.display_name or "", address.addr_spec or ""
+    when the header has none, or the parser could not read it."""
+    for header in _headers(message, name)[:1]:
+        for address in getattr(header, "addresses", None) or ():
+            return address.display_name or "", address.addr_spec or ""
     return None
 
 
 def _as_written(message: Message, name: str) -> str:
-    """The header's text as written, encoded words decoded but not re-rendered by a parser
-    (which would quote or rewrite a From: that holds no address)."""
-    for key, value in message.raw_items():
+    for key, raw in message.raw_items():
         if key.lower() == name.lower():
-            return " ".join(readable(str(policy.default.header_factory("X", value))).split())
+            return " ".join(readable(_written(raw)).split())
     return ""
 
 
 def _header(message: Message, name: str) -> str:
-    value = message.get(name)
-    return " ".join(readable(str(value)).split()) if value is not None else ""
+    values = _headers(message, name)
+    return " ".join(readable(str(values[0])).split()) if values else ""
 
 
 def _all_headers(message: Message, name: str) -> list[str]:
-    return [readable(str(v)) for v in message.get_all(name, [])]
+    return [readable(str(v)) for v in _headers(message, name)]
 
 
 def _date(message: Message) -> dt.datetime | None:
     """The Date header in UTC; None when it is missing, unreadable or out of range (year 9999
     at -23:59 is past the last datetime once in UTC): the email is then dated when logged."""
-    raw = message.get("Date")
-    if raw is None:
+    raw = _as_written(message, "Date")
+    if not raw:
         return None
     try:
-        date = _aware(parsedate_to_datetime(str(raw)))
+        date = _aware(parsedate_to_datetime(raw))
         return date.astimezone(dt.UTC) if date is not None else None
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
@@ -499,13 +534,5 @@ def parse_raw_message(raw: bytes) -> EmailData:
         return _parse(raw)
     except InvalidInput:
         raise
-    except (
-        MessageError,
-        LookupError,
-        UnicodeError,
-        ValueError,
-        IndexError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+    except _PARSER_ERRORS as exc:
         raise InvalidInput(f"The message could not be parsed: {exc}") from exc
