@@ -295,6 +295,13 @@ BREAKS = {
         b"Subject: orphan\r\nMessage-ID: <o@b.test>\r\n\r\nbody",
         {"from": "", "subject": "orphan"},
     ),
+    "headers longer than their columns": (
+        b"From: " + b"n" * 1200 + b" <a@b.test>\r\nSubject: " + b"s" * 3000 + b"\r\n"
+        b"Message-ID: <" + b"i" * 1500 + b"@b.test>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n\r\nbody\r\n--XX\r\n"
+        b"Content-Type: application/" + b"x" * 300 + b"\r\n\r\ndata\r\n--XX--",
+        {"subject": "s" * 998, "body_text": "body"},
+    ),
     "date past the last datetime in UTC": (
         b"From: a@b.test\r\nDate: Fri, 31 Dec 9999 23:59:59 -2359\r\nMessage-ID: <d@b.test>\r\n"
         b"\r\nbody",

@@ -409,3 +409,20 @@ def test_a_header_the_standard_library_cannot_parse_costs_only_that_header() -> 
     assert email.from_email == "postmaster@mail.example"
     assert email.subject == "Returned mail"
     assert email.body_text == "body"
+
+
+def test_what_would_not_fit_its_column_is_cut() -> None:
+    # A 998-character Message-ID gains its angle brackets; a long name gains quotes.
+    email = email_from_fields(
+        message_id="i" * 998,
+        subject="s" * 998,
+        from_header='"' + "n," * 490 + '" <a@b.test>',
+        to=[],
+        cc=[],
+        date=None,
+        body_html="",
+        body_text="x",
+        attachments=[],
+    )
+    assert len(email.message_id) == 998 and email.message_id.endswith(">")
+    assert len(email.from_header) <= 998 and len(email.subject) == 998

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from dataclasses import replace
 from email import policy
 from email.errors import HeaderParseError, MessageError
 from email.message import EmailMessage, Message
@@ -310,6 +311,24 @@ def _aware(date: dt.datetime | None) -> dt.datetime | None:
     return date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
 
 
+# What the activity's columns hold. PostgreSQL refuses a longer value, so what a header
+# or the formatting of an address makes longer is cut to fit.
+_HEADER_LENGTH = 998
+_TYPE_LENGTH = 200
+
+
+def _fitted(email: EmailData) -> EmailData:
+    message_id = email.message_id
+    if message_id and len(message_id) > _HEADER_LENGTH:
+        message_id = message_id[: _HEADER_LENGTH - 1] + ">"
+    return replace(
+        email,
+        message_id=message_id,
+        subject=email.subject[:_HEADER_LENGTH],
+        from_header=email.from_header[:_HEADER_LENGTH],
+    )
+
+
 def email_from_fields(
     *,
     message_id: str | None,
@@ -324,18 +343,20 @@ def email_from_fields(
 ) -> EmailData:
     header, email, name = _sender(from_header)
     clean_html, text = _bodies(body_html, body_text)
-    return EmailData(
-        message_id=normalize_message_id(readable(message_id) if message_id else None),
-        subject=" ".join(readable(subject).split()),
-        from_header=header,
-        from_email=email,
-        from_name=name,
-        to=_address_list(to),
-        cc=_address_list(cc),
-        date=_aware(date),
-        body_html=clean_html,
-        body_text=text,
-        attachments=list(attachments),
+    return _fitted(
+        EmailData(
+            message_id=normalize_message_id(readable(message_id) if message_id else None),
+            subject=" ".join(readable(subject).split()),
+            from_header=header,
+            from_email=email,
+            from_name=name,
+            to=_address_list(to),
+            cc=_address_list(cc),
+            date=_aware(date),
+            body_html=clean_html,
+            body_text=text,
+            attachments=list(attachments),
+        )
     )
 
 
@@ -421,7 +442,7 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
         attachments.append(
             AttachmentData(
                 filename=_filename(part, len(attachments) + 1),
-                content_type=content_type,
+                content_type=readable(content_type)[:_TYPE_LENGTH],
                 content=payload if isinstance(payload, bytes) else b"",
                 content_id=_content_id(part),
             )
@@ -511,18 +532,20 @@ def _parse(raw: bytes) -> EmailData:
     header, email, name = _sender(_as_written(message, "From"), _first_address(message, "From"))
     html_parts, text_parts, attachments = _walk(message)
     clean_html, text = _bodies("\n".join(html_parts), "\n\n".join(text_parts))
-    return EmailData(
-        message_id=normalize_message_id(_header(message, "Message-ID")),
-        subject=_header(message, "Subject"),
-        from_header=header,
-        from_email=email,
-        from_name=name,
-        to=_address_list(_all_headers(message, "To")),
-        cc=_address_list(_all_headers(message, "Cc")),
-        date=_date(message),
-        body_html=clean_html,
-        body_text=text,
-        attachments=attachments,
+    return _fitted(
+        EmailData(
+            message_id=normalize_message_id(_header(message, "Message-ID")),
+            subject=_header(message, "Subject"),
+            from_header=header,
+            from_email=email,
+            from_name=name,
+            to=_address_list(_all_headers(message, "To")),
+            cc=_address_list(_all_headers(message, "Cc")),
+            date=_date(message),
+            body_html=clean_html,
+            body_text=text,
+            attachments=attachments,
+        )
     )
 
 
