@@ -14,6 +14,7 @@ plus the rules of ours the README states:
 
 from __future__ import annotations
 
+import base64
 import email
 import html
 from collections.abc import Iterator
@@ -329,3 +330,6 @@ def test_the_reported_breaks_log_and_read_back(caller) -> None:
                 assert words(activity[field]) == words(value), name
             else:
                 assert activity[field] == value, name
+        # A lead from the same message (its Message-ID logged already: linked, not copied).
+        lead = caller.post("/api/v1/leads", json={"email": {"raw": base64.b64encode(raw).decode()}})
+        assert lead.status_code == 201, (name, lead.json)
