@@ -426,3 +426,29 @@ def test_what_would_not_fit_its_column_is_cut() -> None:
     )
     assert len(email.message_id) == 998 and email.message_id.endswith(">")
     assert len(email.from_header) <= 998 and len(email.subject) == 998
+
+
+def test_an_attached_message_python_cannot_write_back_is_kept() -> None:
+    # An 8-bit byte in the attached message's boundary: the parser reads it, the generator
+    # refuses to write it as ASCII. The email and the attached message are kept all the same.
+    inner = (
+        b"From: b@c.test\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b\xffb"\r\n\r\n'
+        b"--b\xffb\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\xffb--\r\n"
+    )
+    raw = (
+        b"From: a@b.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n"
+        b"\r\n--XX\r\nContent-Type: text/plain\r\n\r\nbody\r\n--XX\r\n"
+        b"Content-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--XX--\r\n"
+    )
+    email = parse_raw_message(raw)
+    assert email.body_text.strip() == "body"
+    [attached] = email.attachments
+    assert attached.filename == "inner.eml" and b"Subject: inner" in attached.content
+
+
+def test_a_charset_that_is_not_a_name_is_read_as_utf8() -> None:
+    raw = (
+        b'From: a@b.test\r\nContent-Type: text/plain; charset="ut\x00f"\r\n\r\nGr\xc3\xbc\xc3\x9fe'
+    )
+    assert parse_raw_message(raw).body_text == "Grüße"

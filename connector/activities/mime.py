@@ -370,8 +370,8 @@ def _decode_text(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         text = payload.decode(charset, errors="replace")
-    except LookupError:
-        # A charset Python does not know: keep what UTF-8 can read.
+    except (LookupError, ValueError):
+        # A charset Python does not know (or not even a name): keep what UTF-8 can read.
         text = payload.decode("utf-8", errors="replace")
     # Some decoders (UTF-7) yield lone surrogates even with errors="replace".
     return readable(text)
@@ -385,12 +385,26 @@ def _filename(part: Message, index: int) -> str:
     if name:
         return " ".join(readable(str(name)).split())[:500]
     subtype = part.get_content_subtype() or "bin"
-    return f"attachment-{index}.{subtype}"
+    return readable(f"attachment-{index}.{subtype}")[:500]
 
 
 def _content_id(part: Message) -> str | None:
     value = part.get("Content-ID")
     return readable(str(value)).strip().strip("<>")[:500] or None if value else None
+
+
+def _message_bytes(message: Message) -> bytes:
+    """An attached message as an .eml file. The generator refuses some messages the parser
+    read (8-bit bytes where only ASCII may go): then in UTF-8, then as the parser kept it."""
+    for style in (policy.SMTP, policy.SMTPUTF8):
+        try:
+            return message.as_bytes(policy=style)
+        except _PARSER_ERRORS:
+            continue
+    try:
+        return message.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
+    except _PARSER_ERRORS:
+        return b""
 
 
 def _is_body_text(part: Message, content_type: str) -> bool:
@@ -426,7 +440,7 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
                     AttachmentData(
                         filename=f"{subject}.eml",
                         content_type="message/rfc822",
-                        content=inner_message.as_bytes(policy=policy.SMTP),
+                        content=_message_bytes(inner_message),
                     )
                 )
             continue
