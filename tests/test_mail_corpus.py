@@ -333,3 +333,19 @@ def test_the_reported_breaks_log_and_read_back(caller) -> None:
         # A lead from the same message (its Message-ID logged already: linked, not copied).
         lead = caller.post("/api/v1/leads", json={"email": {"raw": base64.b64encode(raw).decode()}})
         assert lead.status_code == 201, (name, lead.json)
+
+
+def test_json_fields_without_a_usable_sender_log_too(caller) -> None:
+    # The Outlook task pane sends "from": "" for a message without a sender.
+    contact = create_contact(caller)
+    for number, sender in enumerate(["", "<>", "MAILER-DAEMON"]):
+        body = {
+            "message_id": f"<json-{number}@b.test>",
+            "from": sender,
+            "subject": "Undeliverable",
+            "body_text": "bounced",
+            "records": [{"type": "contact", "id": contact["id"]}],
+        }
+        response = caller.post("/api/v1/emails", json=body)
+        assert response.status_code == 201, (sender, response.json)
+        assert response.json["activity"]["from"] == sender
