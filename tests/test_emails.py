@@ -173,7 +173,8 @@ def test_attachments_over_the_cap_are_left_out_and_said(app, caller) -> None:
 
 def test_malformed_mime_is_400_and_writes_nothing(app, caller) -> None:
     contact = create_contact(caller)
-    for raw in (b"", b"just some words, no headers", b"\x00\xff\xfe" * 50, b"Subject: hi\r\n\r\nx"):
+    # A message without a From: is logged (see test_mail_corpus); one without headers is not.
+    for raw in (b"", b"just some words, no headers", b"\x00\xff\xfe" * 50):
         response = caller.post(
             f"/api/v1/emails?record=contact:{contact['id']}",
             data=raw,
@@ -191,8 +192,7 @@ def test_bad_log_requests(app, caller, make_caller) -> None:
     foreign = create_contact(other, "Fred", ["fred@foreign.test"])
     cases = [
         (email_json([]), 400),
-        (email_json(), 400),  # no records
-        (email_json(records, **{"from": "nobody"}), 400),
+        (email_json(), 400),  # no records (a "from" with no address is logged as written)
         (email_json(records, date="yesterday"), 400),
         (email_json(records, attachments=[{"filename": "a", "content_base64": "%%%"}]), 400),
         (email_json([{"type": "contact", "id": foreign["id"]}]), 404),

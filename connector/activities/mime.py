@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from dataclasses import replace
 from email import policy
 from email.errors import HeaderParseError, MessageError
-from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 
@@ -39,25 +40,118 @@ _ALLOWED_ATTRIBUTES = {
 _URL_SCHEMES = {"http", "https", "mailto", "cid", "data"}
 _DATA_IMAGE = re.compile(r"^data:image/(png|gif|jpe?g|webp);", re.IGNORECASE)
 
+# The CSS properties a logged email may keep: text, colour, box and table layout. Anything
+# else (behavior, -moz-binding, content, cursor, background-image...) is dropped by nh3.
+_PLAIN_STYLE_PROPERTIES = """
+    border-collapse border-spacing border-radius color background background-color
+    font font-family font-size font-style font-variant font-weight line-height
+    letter-spacing word-spacing white-space word-break word-wrap overflow-wrap
+    text-align text-decoration text-indent text-transform text-overflow text-shadow
+    vertical-align direction unicode-bidi width min-width max-width height min-height
+    max-height display float clear overflow visibility opacity position box-shadow
+    outline list-style list-style-type list-style-position table-layout caption-side
+    """
+_ALLOWED_STYLE_PROPERTIES = {
+    *(
+        f"{box}{side}"
+        for box in ("margin", "padding", "border")
+        for side in ("", "-top", "-right", "-bottom", "-left")
+    ),
+    *(
+        f"border{side}-{what}"
+        for side in ("", "-top", "-right", "-bottom", "-left")
+        for what in ("color", "style", "width")
+    ),
+    *_PLAIN_STYLE_PROPERTIES.split(),
+}
+# Values that make the browser fetch or run something: url() and its kin, IE's expression(),
+# and javascript: (old engines). Checked after comments and escapes are undone, so that
+# "u\72l(" or "expr/**/ession(" does not slip through.
+_CSS_LOADS = re.compile(
+    r"url\(|image\(|image-set\(|element\(|expression\(|javascript:|vbscript:|@import"
+)
+_CSS_COMMENT = re.compile(r"/\*.*?(\*/|$)", re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})\s?|\\(.)", re.DOTALL)
+# Positions that take an element out of the email's box, over the page that shows it.
+_CSS_KEPT_POSITIONS = {"static", "relative"}
+
+
+def _css_plain(value: str) -> str:
+    """CSS text as the browser reads it: comments removed, escapes decoded, lower case."""
+
+    def unescape(match: re.Match[str]) -> str:
+        if match.group(1):
+            code = int(match.group(1), 16)
+            return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else ""
+        return match.group(2)
+
+    return "".join(_CSS_ESCAPE.sub(unescape, _CSS_COMMENT.sub("", value)).lower().split())
+
+
+def clean_style(value: str) -> str | None:
+    """The declarations of a style attribute that neither load, run nor escape the layout."""
+    kept = []
+    for declaration in value.split(";"):
+        name, colon, setting = declaration.partition(":")
+        plain_name, plain_setting = _css_plain(name), _css_plain(setting)
+        if not colon or not plain_name or _CSS_LOADS.search(plain_setting):
+            continue
+        if plain_name == "position" and plain_setting not in _CSS_KEPT_POSITIONS:
+            continue
+        kept.append(f"{name.strip()}:{setting.strip()}")
+    return "; ".join(kept) or None
+
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "style":
+        return clean_style(value)
     # "data:" is allowed only for inline images, never for links.
     if value.strip().lower().startswith("data:"):
         return value if tag == "img" and attribute == "src" and _DATA_IMAGE.match(value) else None
     return value
 
 
+# Elements whose content is not text: a browser reads everything up to their end tag as
+# their content, so one that is never closed would swallow the rest of the email.
+_RAW_TEXT = ("script", "style", "title")
+
+
+def _mend_raw_text(markup: str) -> str:
+    """An unclosed <script>, <style> or <title> ends at the next tag, not at the end of the
+    email: its own content is dropped and the text after it kept."""
+    for tag in _RAW_TEXT:
+        opening = re.compile(rf"<{tag}(?=[\s/>])[^>]*>[^<]*", re.IGNORECASE)
+        closing = re.compile(rf"</{tag}\s*>", re.IGNORECASE)
+        pieces: list[str] = []
+        position = 0
+        while (start := opening.search(markup, position)) is not None:
+            end = closing.search(markup, start.end())
+            if end is None:
+                # No end tag after this one, so none after any later one: one pass mends
+                # them all (and keeps this linear in the length of the email).
+                pieces.append(opening.sub("", markup[position:]))
+                position = len(markup)
+                break
+            pieces.append(markup[position : end.end()])
+            position = end.end()
+        markup = "".join(pieces) + markup[position:]
+    return markup
+
+
 def sanitize_html(markup: str) -> str:
-    """HTML safe to show: no scripts, event handlers, frames, forms or javascript: URLs."""
+    """HTML safe to show: no scripts, event handlers, frames, forms or javascript: URLs,
+    and no styles that load or run anything or escape the email's box."""
     if not markup:
         return ""
     return nh3.clean(
-        markup,
+        _mend_raw_text(markup),
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes=_URL_SCHEMES,
         link_rel="noopener noreferrer",
         attribute_filter=_keep_attribute,
+        filter_style_properties=_ALLOWED_STYLE_PROPERTIES,
+        clean_content_tags=set(_RAW_TEXT),
         strip_comments=True,
     )
 
@@ -81,7 +175,8 @@ class _TextExtractor(HTMLParser):
         "ol",
         "dl",
     }
-    SKIPPED = {"script", "style", "head", "title"}
+    # Not "head": when it is never closed, the body's text would go with it.
+    SKIPPED = set(_RAW_TEXT)
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -112,7 +207,7 @@ def html_to_text(markup: str) -> str:
     if not markup:
         return ""
     extractor = _TextExtractor()
-    extractor.feed(markup)
+    extractor.feed(_mend_raw_text(markup))
     extractor.close()
     lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
     text = "\n".join(lines)
@@ -140,7 +235,29 @@ def normalize_message_id(value: str | None) -> str | None:
     return value if value.startswith("<") and value.endswith(">") else f"<{value.strip('<>')}>"
 
 
+# Surrogates (from 8-bit header bytes, or a charset like UTF-7 that can encode them) are not
+# characters: neither PostgreSQL nor SQLite can store them. NUL cannot go in PostgreSQL text.
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def readable(value: str) -> str:
+    """`value` with nothing a database refuses: header bytes Python kept as surrogates are
+    read as UTF-8 (as `str()` of Python's header does), others become U+FFFD, NULs go."""
+    if not _UNSTORABLE.search(value):
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _UNSTORABLE.sub(_replacement, value)
+    return raw.decode("utf-8", "replace").replace("\x00", "")
+
+
+def _replacement(match: re.Match[str]) -> str:
+    return "" if match.group() == "\x00" else "\ufffd"
+
+
 def _bodies(body_html: str, body_text: str) -> tuple[str, str]:
+    body_html, body_text = readable(body_html), readable(body_text)
     clean_html = sanitize_html(body_html) if body_html.strip() else ""
     # Text from the original HTML, where <title> and <style> can still be told apart.
     text = body_text if body_text.strip() else html_to_text(body_html)
@@ -149,28 +266,42 @@ def _bodies(body_html: str, body_text: str) -> tuple[str, str]:
     return clean_html, text
 
 
+# Characters that make a display name need quotes (RFC 5322 specials).
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
 def _format_address(name: str, address: str) -> str:
+    """`Name <address>`, the name quoted when it must be. Written by hand: the standard
+    library's Address refuses a non-ASCII local part, which RFC 6532 allows."""
+    name = " ".join(name.split())
     if not name:
         return address
-    return str(Address(display_name=name, addr_spec=address)) if "@" in address else address
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
 
 
 def _address_list(values: list[str]) -> list[str]:
     return [
-        _format_address(name, address)
+        _format_address(readable(name), readable(address))
         for name, address in getaddresses([v for v in values if v])
         if address
     ]
 
 
-def _sender(from_value: str) -> tuple[str, str, str]:
-    """(formatted header, bare lower-cased address, display name) of the first From address."""
-    name, address = parseaddr(from_value)
+def _sender(from_value: str, parsed: tuple[str, str] | None = None) -> tuple[str, str | None, str]:
+    """(formatted header, bare lower-cased address, display name) of the first From address,
+    from `parsed` (name, address) when the caller parsed the header already.
+
+    A sender with no usable address (a bounce from <>, a broken From:) does not stop the
+    email being logged: it is shown as the header says, with no address to match records by.
+    """
+    from_value = " ".join(readable(from_value).split())
+    name, address = parsed if parsed is not None else parseaddr(from_value)
+    name, address = " ".join(readable(name).split()), readable(address)
     email = normalize_email(address) if address else None
     if email is None:
-        raise InvalidInput(
-            f"The sender {from_value!r} is not an email address.", {"from": ["no address"]}
-        )
+        return from_value, None, name
     return _format_address(name, email), email, name
 
 
@@ -178,6 +309,24 @@ def _aware(date: dt.datetime | None) -> dt.datetime | None:
     if date is None:
         return None
     return date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
+
+
+# What the activity's columns hold. PostgreSQL refuses a longer value, so what a header
+# or the formatting of an address makes longer is cut to fit.
+_HEADER_LENGTH = 998
+_TYPE_LENGTH = 200
+
+
+def _fitted(email: EmailData) -> EmailData:
+    message_id = email.message_id
+    if message_id and len(message_id) > _HEADER_LENGTH:
+        message_id = message_id[: _HEADER_LENGTH - 1] + ">"
+    return replace(
+        email,
+        message_id=message_id,
+        subject=email.subject[:_HEADER_LENGTH],
+        from_header=email.from_header[:_HEADER_LENGTH],
+    )
 
 
 def email_from_fields(
@@ -194,18 +343,20 @@ def email_from_fields(
 ) -> EmailData:
     header, email, name = _sender(from_header)
     clean_html, text = _bodies(body_html, body_text)
-    return EmailData(
-        message_id=normalize_message_id(message_id),
-        subject=" ".join(subject.split()),
-        from_header=header,
-        from_email=email,
-        from_name=name,
-        to=_address_list(to),
-        cc=_address_list(cc),
-        date=_aware(date),
-        body_html=clean_html,
-        body_text=text,
-        attachments=list(attachments),
+    return _fitted(
+        EmailData(
+            message_id=normalize_message_id(readable(message_id) if message_id else None),
+            subject=" ".join(readable(subject).split()),
+            from_header=header,
+            from_email=email,
+            from_name=name,
+            to=_address_list(to),
+            cc=_address_list(cc),
+            date=_aware(date),
+            body_html=clean_html,
+            body_text=text,
+            attachments=list(attachments),
+        )
     )
 
 
@@ -218,10 +369,12 @@ def _decode_text(part: Message) -> str:
         return ""
     charset = part.get_content_charset() or "utf-8"
     try:
-        return payload.decode(charset, errors="replace")
-    except LookupError:
-        # A charset Python does not know: keep what UTF-8 can read.
-        return payload.decode("utf-8", errors="replace")
+        text = payload.decode(charset, errors="replace")
+    except (LookupError, ValueError):
+        # A charset Python does not know (or not even a name): keep what UTF-8 can read.
+        text = payload.decode("utf-8", errors="replace")
+    # Some decoders (UTF-7) yield lone surrogates even with errors="replace".
+    return readable(text)
 
 
 def _filename(part: Message, index: int) -> str:
@@ -230,14 +383,42 @@ def _filename(part: Message, index: int) -> str:
     except (HeaderParseError, ValueError, LookupError):
         name = None
     if name:
-        return " ".join(str(name).split())
+        return " ".join(readable(str(name)).split())[:500]
     subtype = part.get_content_subtype() or "bin"
-    return f"attachment-{index}.{subtype}"
+    return readable(f"attachment-{index}.{subtype}")[:500]
 
 
 def _content_id(part: Message) -> str | None:
     value = part.get("Content-ID")
-    return str(value).strip().strip("<>") or None if value else None
+    return readable(str(value)).strip().strip("<>")[:500] or None if value else None
+
+
+def _message_bytes(message: Message) -> bytes:
+    """An attached message as an .eml file. The generator refuses some messages the parser
+    read (8-bit bytes where only ASCII may go): then in UTF-8, then as the parser kept it."""
+    for style in (policy.SMTP, policy.SMTPUTF8):
+        try:
+            return message.as_bytes(policy=style)
+        except _PARSER_ERRORS:
+            continue
+    try:
+        return message.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
+    except _PARSER_ERRORS:
+        return b""
+
+
+def _is_body_text(part: Message, content_type: str) -> bool:
+    """A plain or HTML part is the body unless it is an attachment: by its disposition, or
+    by a file name (Content-Disposition's filename or Content-Type's name), as mail clients
+    show a named part as an attachment even when it has no Content-Disposition."""
+    if content_type not in ("text/plain", "text/html"):
+        return False
+    if part.get_content_disposition() == "attachment":
+        return False
+    try:
+        return not part.get_filename()
+    except (HeaderParseError, ValueError, LookupError):
+        return True
 
 
 def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]:
@@ -254,12 +435,12 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
             inner = part.get_payload()
             inner_message = inner[0] if isinstance(inner, list) and inner else None
             if isinstance(inner_message, Message):
-                subject = str(inner_message.get("Subject", "") or "message").strip() or "message"
+                subject = _header(inner_message, "Subject")[:200] or "message"
                 attachments.append(
                     AttachmentData(
                         filename=f"{subject}.eml",
                         content_type="message/rfc822",
-                        content=inner_message.as_bytes(policy=policy.SMTP),
+                        content=_message_bytes(inner_message),
                     )
                 )
             continue
@@ -268,16 +449,14 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
             if isinstance(children, list):
                 stack[0:0] = [c for c in children if isinstance(c, Message)]
             continue
-        disposition = part.get_content_disposition()
-        is_body_text = content_type in ("text/plain", "text/html") and disposition != "attachment"
-        if is_body_text and not (disposition == "inline" and part.get_filename()):
+        if _is_body_text(part, content_type):
             (html_parts if content_type == "text/html" else text_parts).append(_decode_text(part))
             continue
         payload = part.get_payload(decode=True)
         attachments.append(
             AttachmentData(
                 filename=_filename(part, len(attachments) + 1),
-                content_type=content_type,
+                content_type=readable(content_type)[:_TYPE_LENGTH],
                 content=payload if isinstance(payload, bytes) else b"",
                 content_id=_content_id(part),
             )
@@ -285,22 +464,78 @@ def _walk(message: Message) -> tuple[list[str], list[str], list[AttachmentData]]
     return html_parts, text_parts, attachments
 
 
+# What the standard library's parsers raise on input they cannot read (some even on valid
+# mail: CPython's address parser fails with AttributeError on a group followed by a comment).
+_PARSER_ERRORS = (
+    MessageError,
+    LookupError,
+    UnicodeError,
+    ValueError,
+    IndexError,
+    AttributeError,
+    TypeError,
+)
+
+
+def _written(raw: str) -> str:
+    """A header's value as written, encoded words decoded, not re-rendered by a parser
+    (which would quote or rewrite a From: that holds no address)."""
+    try:
+        return str(policy.default.header_factory("X-Written", raw))
+    except _PARSER_ERRORS:
+        return raw
+
+
+def _headers(message: Message, name: str) -> list[Any]:
+    """Each `name` header as Python's parser reads it (an object with `.addresses` for
+    address headers), or as written where that parser fails: one header it cannot read
+    must not cost the email."""
+    found: list[Any] = []
+    for key, raw in message.raw_items():
+        if key.lower() == name.lower():
+            try:
+                found.append(policy.default.header_fetch_parse(key, raw))
+            except _PARSER_ERRORS:
+                found.append(_written(raw))
+    return found
+
+
+def _first_address(message: Message, name: str) -> tuple[str, str] | None:
+    """(display name, address) of the header's first address as Python's parser reads it
+    (it keeps undecodable bytes as surrogates, which `readable` turns into text); None
+    when the header has none, or the parser could not read it."""
+    for header in _headers(message, name)[:1]:
+        for address in getattr(header, "addresses", None) or ():
+            return address.display_name or "", address.addr_spec or ""
+    return None
+
+
+def _as_written(message: Message, name: str) -> str:
+    for key, raw in message.raw_items():
+        if key.lower() == name.lower():
+            return " ".join(readable(_written(raw)).split())
+    return ""
+
+
 def _header(message: Message, name: str) -> str:
-    value = message.get(name)
-    return " ".join(str(value).split()) if value is not None else ""
+    values = _headers(message, name)
+    return " ".join(readable(str(values[0])).split()) if values else ""
 
 
 def _all_headers(message: Message, name: str) -> list[str]:
-    return [str(v) for v in message.get_all(name, [])]
+    return [readable(str(v)) for v in _headers(message, name)]
 
 
 def _date(message: Message) -> dt.datetime | None:
-    raw = message.get("Date")
-    if raw is None:
+    """The Date header in UTC; None when it is missing, unreadable or out of range (year 9999
+    at -23:59 is past the last datetime once in UTC): the email is then dated when logged."""
+    raw = _as_written(message, "Date")
+    if not raw:
         return None
     try:
-        return _aware(parsedate_to_datetime(str(raw)))
-    except (TypeError, ValueError, IndexError):
+        date = _aware(parsedate_to_datetime(raw))
+        return date.astimezone(dt.UTC) if date is not None else None
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
@@ -308,24 +543,23 @@ def _parse(raw: bytes) -> EmailData:
     message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
     if not message.keys():
         raise InvalidInput("The message has no headers: it is not an RFC 822 email.")
-    from_value = _header(message, "From")
-    if not from_value:
-        raise InvalidInput("The message has no From header.", {"from": ["missing"]})
-    header, email, name = _sender(from_value)
+    header, email, name = _sender(_as_written(message, "From"), _first_address(message, "From"))
     html_parts, text_parts, attachments = _walk(message)
     clean_html, text = _bodies("\n".join(html_parts), "\n\n".join(text_parts))
-    return EmailData(
-        message_id=normalize_message_id(_header(message, "Message-ID")),
-        subject=_header(message, "Subject"),
-        from_header=header,
-        from_email=email,
-        from_name=name,
-        to=_address_list(_all_headers(message, "To")),
-        cc=_address_list(_all_headers(message, "Cc")),
-        date=_date(message),
-        body_html=clean_html,
-        body_text=text,
-        attachments=attachments,
+    return _fitted(
+        EmailData(
+            message_id=normalize_message_id(_header(message, "Message-ID")),
+            subject=_header(message, "Subject"),
+            from_header=header,
+            from_email=email,
+            from_name=name,
+            to=_address_list(_all_headers(message, "To")),
+            cc=_address_list(_all_headers(message, "Cc")),
+            date=_date(message),
+            body_html=clean_html,
+            body_text=text,
+            attachments=attachments,
+        )
     )
 
 
@@ -337,13 +571,5 @@ def parse_raw_message(raw: bytes) -> EmailData:
         return _parse(raw)
     except InvalidInput:
         raise
-    except (
-        MessageError,
-        LookupError,
-        UnicodeError,
-        ValueError,
-        IndexError,
-        AttributeError,
-        TypeError,
-    ) as exc:
+    except _PARSER_ERRORS as exc:
         raise InvalidInput(f"The message could not be parsed: {exc}") from exc

@@ -155,8 +155,8 @@ class FakeGmail:
                 body["payload"] = {
                     "mimeType": parsed.get_content_type(),
                     "headers": [
-                        {"name": name, "value": str(value)}
-                        for name, value in parsed.items()
+                        {"name": name, "value": _header_value(name, value)}
+                        for name, value in parsed.raw_items()
                         if not wanted or name.lower() in wanted
                     ],
                 }
@@ -301,3 +301,13 @@ class FakeGoogleIdP:
             return "", 200
 
         return app
+
+
+def _header_value(name: str, raw: str) -> str:
+    """A header as Gmail gives it: decoded, in UTF-8. The standard library's parser fails
+    on some real headers (a group followed by a comment): those come as written."""
+    try:
+        value = str(policy.default.header_fetch_parse(name, raw))
+    except (AttributeError, ValueError, IndexError, TypeError, LookupError):
+        value = raw
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
