@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from connector.api import RequiresOneOf
 from connector.ids import ID_TEXT
-from connector.lookup.schemas import ActivityOut, RecordRefSchema, email_address
+from connector.lookup.schemas import ActivityOut, RecordRefSchema
 
 # What intake's b64decode(validate=True) takes: the document states the same rule.
 BASE64 = validate.Regexp(
@@ -45,7 +45,13 @@ class EmailIn(RequiresOneOf):
     )
     message_id = fields.String(validate=validate.Length(max=998), allow_none=True)
     subject = fields.String(load_default="", validate=validate.Length(max=998))
-    from_ = email_address(998, data_key="from", metadata={"description": "The sender"})
+    # The sender as the message says it: a bounce from <>, or a broken From:, is logged
+    # all the same (matching no contact), so this is text, not an address to validate.
+    from_ = fields.String(
+        data_key="from",
+        validate=validate.Length(max=998),
+        metadata={"description": "The sender, as the message's From: says it"},
+    )
     to = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
     cc = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
     date = fields.AwareDateTime(allow_none=True, default_timezone=None, validate=_in_utc_range)
