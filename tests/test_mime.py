@@ -9,14 +9,8 @@ from email.message import EmailMessage
 import pytest
 
 from connector.activities.email_data import EmailData
-from connector.activities.mime import (
-    email_from_fields,
-    html_to_text,
-    normalize_message_id,
-    parse_raw_message,
-    sanitize_html,
-    text_to_html,
-)
+from connector.activities.html_text import html_to_text, sanitize_html, text_to_html
+from connector.activities.mime import email_from_fields, normalize_message_id, parse_raw_message
 from connector.errors import InvalidInput
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from connector.activities.email_data import EmailData
-from connector.activities.mime import sanitize_html, text_to_html
+from connector.activities.html_text import sanitize_html, text_to_html
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
 from connector.context import Ctx
 from connector.db import utcnow

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from connector.activities.mime import text_to_html
+from connector.activities.html_text import text_to_html
 from connector.activities.models import Activity, ActivityKind, ActivityLink
 from connector.db import Base, utcnow
 from connector.email_templates.models import EmailTemplate

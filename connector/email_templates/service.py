@@ -14,7 +14,7 @@ from jinja2 import Template, TemplateError
 from jinja2.exceptions import SecurityError
 from sqlalchemy import select
 
-from connector.activities.mime import html_to_text, sanitize_html
+from connector.activities.html_text import html_to_text, sanitize_html
 from connector.context import Ctx
 from connector.email_templates.models import EmailTemplate
 from connector.email_templates.sandbox import (
