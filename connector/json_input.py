@@ -14,11 +14,12 @@ both load request bodies through `load_json`, so each rule here holds for every 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, NoReturn
 
 from flask import Request as FlaskRequest
 from flask_smorest import abort
+
+from connector.text import UNSTORABLE
 
 # Far more than any payload of ours needs (an email is three levels deep), far less than
 # the interpreter's recursion limit, which the standard library's decoder runs into.
@@ -42,20 +43,26 @@ class JSONInputError(json.JSONDecodeError):
 
 def load_json(data: str | bytes) -> Any:
     """The body's data, or JSONInputError saying why it is not usable."""
-    doc = data if isinstance(data, str) else data.decode("utf-8", "replace")
     try:
         value = json.loads(data)
     except RecursionError as error:
         message = f"The body is not valid JSON: nested deeper than {MAX_DEPTH} levels."
-        raise JSONInputError(message, doc, [message]) from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise JSONInputError(message, _text(data), [message]) from error
+    except ValueError as error:
+        # JSONDecodeError and UnicodeDecodeError, and also a plain ValueError: a number of
+        # more than 4,300 digits is valid JSON that Python refuses to turn into an int.
         message = f"The body is not valid JSON: {error}."
-        raise JSONInputError(message, doc, [message]) from error
-    _check(value, doc)
+        raise JSONInputError(message, _text(data), [message]) from error
+    _check(value, data)
     return value
 
 
-def _check(value: Any, doc: str) -> None:
+def _text(data: str | bytes) -> str:
+    # Only for an error (JSONDecodeError keeps the document): not decoded twice otherwise.
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+def _check(value: Any, data: str | bytes) -> None:
     """Depth and text of every value, iteratively: deep data must not recurse here either."""
     errors: dict[Any, Any] = {}
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
@@ -63,7 +70,7 @@ def _check(value: Any, doc: str) -> None:
         item, path = stack.pop()
         if len(path) > MAX_DEPTH:
             message = f"The body is not valid JSON: nested deeper than {MAX_DEPTH} levels."
-            raise JSONInputError(message, doc, [message])
+            raise JSONInputError(message, _text(data), [message])
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
@@ -79,16 +86,13 @@ def _check(value: Any, doc: str) -> None:
         elif isinstance(item, list):
             stack.extend((child, (*path, index)) for index, child in enumerate(item))
     if errors:
-        raise JSONInputError(invalid_request_message({"json": errors}), doc, errors)
-
-
-# json.loads pairs valid surrogate escapes into one character, so any left are lone.
-_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+        raise JSONInputError(invalid_request_message({"json": errors}), _text(data), errors)
 
 
 def text_problem(text: str) -> str | None:
     """Why `text` cannot be stored as text, or None when it can."""
-    found = _NOT_TEXT.search(text)
+    # json.loads pairs valid surrogate escapes into one character, so any left are lone.
+    found = UNSTORABLE.search(text)
     if found is None:
         return None
     return NUL if found.group() == "\x00" else LONE_SURROGATE

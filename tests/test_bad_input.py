@@ -105,6 +105,14 @@ def test_text_that_is_not_json_is_a_400(caller: Caller) -> None:
     assert body["message"].startswith("The body is not valid JSON")
 
 
+def test_a_number_python_will_not_read_is_a_400_everywhere(caller: Caller) -> None:
+    # Valid JSON, but past Python's 4,300-digit limit for turning text into an int.
+    huge = "9" * 5_000
+    for method, url in JSON_OPERATIONS:
+        body = assert_400(post_text(caller, url, f'{{"company_id": {huge}}}', method))
+        assert body["message"].startswith("The body is not valid JSON"), (url, body)
+
+
 @pytest.mark.parametrize("date", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"])
 def test_an_email_date_outside_utc_years_is_a_400(caller: Caller, date: str) -> None:
     contact = create_contact(caller)

@@ -21,6 +21,7 @@ from connector.activities.email_data import AttachmentData, EmailData
 from connector.activities.html_text import html_to_text, sanitize_html, text_to_html
 from connector.errors import InvalidInput
 from connector.records.addresses import normalize_email
+from connector.text import UNSTORABLE
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -33,20 +34,15 @@ def normalize_message_id(value: str | None) -> str | None:
     return value if value.startswith("<") and value.endswith(">") else f"<{value.strip('<>')}>"
 
 
-# Surrogates (from 8-bit header bytes, or a charset like UTF-7 that can encode them) are not
-# characters: neither PostgreSQL nor SQLite can store them. NUL cannot go in PostgreSQL text.
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
-
-
 def readable(value: str) -> str:
     """`value` with nothing a database refuses: header bytes Python kept as surrogates are
     read as UTF-8 (as `str()` of Python's header does), others become U+FFFD, NULs go."""
-    if not _UNSTORABLE.search(value):
+    if not UNSTORABLE.search(value):
         return value
     try:
         raw = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return _UNSTORABLE.sub(_replacement, value)
+        return UNSTORABLE.sub(_replacement, value)
     return raw.decode("utf-8", "replace").replace("\x00", "")
 
 
