@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -446,3 +447,14 @@ def test_a_charset_that_is_not_a_name_is_read_as_utf8() -> None:
         b'From: a@b.test\r\nContent-Type: text/plain; charset="ut\x00f"\r\n\r\nGr\xc3\xbc\xc3\x9fe'
     )
     assert parse_raw_message(raw).body_text == "Grüße"
+
+
+@pytest.mark.parametrize("piece", ["<style ", "<script ", "<title ", "<a ", "<p"])
+def test_broken_markup_costs_linear_time(piece: str) -> None:
+    # 200 KB of tags never closed: before, each one made the rest of the input be rescanned
+    # (16 s for 56 KB of "<style "). A generous bound: the point is minutes against a blink.
+    markup = piece * (200_000 // len(piece))
+    started = time.perf_counter()
+    sanitize_html(markup)
+    html_to_text(markup)
+    assert time.perf_counter() - started < 5

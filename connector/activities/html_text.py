@@ -108,7 +108,9 @@ def _mend_raw_text(markup: str) -> str:
     """An unclosed <script>, <style> or <title> ends at the next tag, not at the end of the
     email: its own content is dropped and the text after it kept."""
     for tag in _RAW_TEXT:
-        opening = re.compile(rf"<{tag}(?=[\s/>])[^>]*>[^<]*", re.IGNORECASE)
+        # A tag cannot hold "<": stopping there keeps each try short, so that many "<style"
+        # without a ">" cost linear time, not a scan to the end of the email from each one.
+        opening = re.compile(rf"<{tag}(?=[\s/>])[^<>]*>[^<]*", re.IGNORECASE)
         closing = re.compile(rf"</{tag}\s*>", re.IGNORECASE)
         pieces: list[str] = []
         position = 0
@@ -194,8 +196,19 @@ def html_to_text(markup: str) -> str:
     """Readable plain text from HTML: block elements become line breaks."""
     if not markup:
         return ""
+    # html5ever (through nh3) reads the markup first, as a browser would, and writes it back
+    # well formed with only the tags that shape the text: Python's HTMLParser, which builds
+    # the lines, then runs in linear time (fed broken markup, such as thousands of "<style"
+    # with no ">", it rescans the rest of the input at each one: seconds for 50 KB).
+    shaped = nh3.clean(
+        _mend_raw_text(markup),
+        tags=_TextExtractor.BLOCKS | _TextExtractor.LINE_STARTS | {"td", "th"},
+        attributes={},
+        clean_content_tags=set(_RAW_TEXT),
+        strip_comments=True,
+    )
     extractor = _TextExtractor()
-    extractor.feed(_mend_raw_text(markup))
+    extractor.feed(shaped)
     extractor.close()
     lines = [" ".join(line.split()) for line in "".join(extractor.parts).splitlines()]
     text = "\n".join(lines)
