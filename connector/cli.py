@@ -12,7 +12,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from connector import pages
+from connector import page_links
 from connector.config import ConfigError, check_production
 from connector.db import session_scope
 from connector.orgs import service as orgs
@@ -162,7 +162,7 @@ def init_app(app: Flask) -> None:
         output.write_text(json.dumps(gmail_deployment(base), indent=2) + "\n")
         click.echo(f"Wrote {output}")
         # The descriptor has no place for these: the Marketplace SDK's store listing asks.
-        found = pages.links(app.config, base)
+        found = page_links.links(app.config, base)
         click.echo(f"Marketplace SDK store listing: privacy policy URL {found.privacy}")
         click.echo(f"  terms of service URL {found.terms}, support URL {found.support}")
 
@@ -186,7 +186,7 @@ def init_app(app: Flask) -> None:
             raise click.UsageError(f"{base} is not https: Outlook loads add-ins only over https.")
         client_id = app.config["MS_CLIENT_ID"] or None
         output_dir.mkdir(parents=True, exist_ok=True)
-        found = pages.links(app.config, base)
+        found = page_links.links(app.config, base)
         (output_dir / "manifest.xml").write_bytes(
             outlook_xml_manifest(base, client_id, links=found)
         )
