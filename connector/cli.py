@@ -15,6 +15,7 @@ from flask.cli import FlaskGroup
 from connector import page_links
 from connector.config import ConfigError, check_production
 from connector.db import session_scope
+from connector.gunicorn_options import GUNICORN_OPTIONS
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
 
@@ -206,7 +207,7 @@ def init_app(app: Flask) -> None:
         type=click.IntRange(min=1),
         help="Worker processes [default: 2 x cores + 1 with Redis, else 1].",
     )
-    @click.option("--threads", default=4, show_default=True, type=int)
+    @click.option("--threads", default=GUNICORN_OPTIONS["threads"], show_default=True, type=int)
     def serve_command(host: str, port: int, workers: int | None, threads: int) -> None:
         """Run the service under gunicorn, as in production."""
         from gunicorn.app.base import BaseApplication
@@ -221,17 +222,12 @@ def init_app(app: Flask) -> None:
         class Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
                 options: dict[str, Any] = {
+                    **GUNICORN_OPTIONS,
                     "bind": f"{host}:{port}",
                     "workers": process_count,
                     "threads": threads,
-                    "worker_class": "gthread",
                     "accesslog": "-",
-                    "keepalive": 5,
                     "post_fork": post_fork,
-                    # Forwarded headers are trusted by the app alone, as many hops as
-                    # CONNECTOR_TRUSTED_PROXIES says (ProxyFix); gunicorn's own default
-                    # would trust X-Forwarded-Proto from any local process.
-                    "secure_scheme_headers": {},
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)

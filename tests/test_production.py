@@ -112,6 +112,22 @@ def test_sqlite_with_several_workers_is_refused(tmp_path: Path) -> None:
     assert_refused(run(gunicorn, env), "SQLite cannot serve 3 worker processes")
 
 
+def test_gunicorn_checks_the_configuration_without_making_the_app(tmp_path: Path) -> None:
+    """gunicorn.conf.py's master hook reads the configuration only (no engine, no store,
+    no routes), and its settings are `connector serve`'s."""
+    code = (
+        "import json, runpy, sys, types\n"
+        "conf = runpy.run_path('gunicorn.conf.py')\n"
+        "conf['on_starting'](types.SimpleNamespace(cfg=types.SimpleNamespace(workers=1)))\n"
+        "from connector.gunicorn_options import GUNICORN_OPTIONS\n"
+        "same = all(conf[name] == value for name, value in GUNICORN_OPTIONS.items())\n"
+        "print(json.dumps(['connector.api' in sys.modules, same]))"
+    )
+    result = run([sys.executable, "-c", code], environment(tmp_path, **PRODUCTION))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [False, True]
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
