@@ -8,6 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.sansio.scaffold import find_package
+
+
+def instance_path() -> Path:
+    """The instance folder: CONNECTOR_INSTANCE_PATH, else where Flask puts this package's.
+
+    gunicorn's master reads the configuration from it without making the app."""
+    configured = os.environ.get("CONNECTOR_INSTANCE_PATH")
+    if configured:
+        return Path(configured)
+    # Flask's own default (Flask.auto_find_instance_path) for this package.
+    prefix, package_path = find_package(__name__)
+    if prefix is None:
+        return Path(package_path) / "instance"
+    return Path(prefix) / "var" / f"{__name__}-instance"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -18,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = Flask(
         __name__,
-        instance_path=os.environ.get("CONNECTOR_INSTANCE_PATH") or None,
+        instance_path=str(instance_path()),
         instance_relative_config=True,
         # static/ beside the package: the logo, and the Outlook task pane.
         static_folder=str(Path(__file__).resolve().parent.parent / "static"),

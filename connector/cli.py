@@ -12,9 +12,10 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from connector import pages
+from connector import page_links
 from connector.config import ConfigError, check_production
 from connector.db import session_scope
+from connector.gunicorn_options import GUNICORN_OPTIONS
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
 
@@ -162,7 +163,7 @@ def init_app(app: Flask) -> None:
         output.write_text(json.dumps(gmail_deployment(base), indent=2) + "\n")
         click.echo(f"Wrote {output}")
         # The descriptor has no place for these: the Marketplace SDK's store listing asks.
-        found = pages.links(app.config, base)
+        found = page_links.links(app.config, base)
         click.echo(f"Marketplace SDK store listing: privacy policy URL {found.privacy}")
         click.echo(f"  terms of service URL {found.terms}, support URL {found.support}")
 
@@ -186,7 +187,7 @@ def init_app(app: Flask) -> None:
             raise click.UsageError(f"{base} is not https: Outlook loads add-ins only over https.")
         client_id = app.config["MS_CLIENT_ID"] or None
         output_dir.mkdir(parents=True, exist_ok=True)
-        found = pages.links(app.config, base)
+        found = page_links.links(app.config, base)
         (output_dir / "manifest.xml").write_bytes(
             outlook_xml_manifest(base, client_id, links=found)
         )
@@ -206,7 +207,7 @@ def init_app(app: Flask) -> None:
         type=click.IntRange(min=1),
         help="Worker processes [default: 2 x cores + 1 with Redis, else 1].",
     )
-    @click.option("--threads", default=4, show_default=True, type=int)
+    @click.option("--threads", default=GUNICORN_OPTIONS["threads"], show_default=True, type=int)
     def serve_command(host: str, port: int, workers: int | None, threads: int) -> None:
         """Run the service under gunicorn, as in production."""
         from gunicorn.app.base import BaseApplication
@@ -221,17 +222,12 @@ def init_app(app: Flask) -> None:
         class Server(BaseApplication):  # type: ignore[misc]
             def load_config(self) -> None:
                 options: dict[str, Any] = {
+                    **GUNICORN_OPTIONS,
                     "bind": f"{host}:{port}",
                     "workers": process_count,
                     "threads": threads,
-                    "worker_class": "gthread",
                     "accesslog": "-",
-                    "keepalive": 5,
                     "post_fork": post_fork,
-                    # Forwarded headers are trusted by the app alone, as many hops as
-                    # CONNECTOR_TRUSTED_PROXIES says (ProxyFix); gunicorn's own default
-                    # would trust X-Forwarded-Proto from any local process.
-                    "secure_scheme_headers": {},
                 }
                 for key, value in options.items():
                     self.cfg.set(key, value)

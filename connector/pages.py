@@ -1,4 +1,5 @@
-"""The privacy, terms and support pages that the manifests link to.
+"""The privacy, terms and support pages that the manifests link to (the links themselves
+are built in connector.page_links, which needs no Flask).
 
 Each link is CONNECTOR_PRIVACY_URL, CONNECTOR_TERMS_URL or CONNECTOR_SUPPORT_URL when
 set, else the connector's own plain page (/privacy, /terms, /support), which then
@@ -7,29 +8,10 @@ redirects to the configured address so that an old link keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
 from flask import Flask, current_app, redirect, render_template
 from flask.typing import ResponseReturnValue
 
-
-@dataclass(frozen=True)
-class Links:
-    privacy: str
-    terms: str
-    support: str
-
-
-PAGES = {"privacy": "PRIVACY_URL", "terms": "TERMS_URL", "support": "SUPPORT_URL"}
-
-
-def links(config: Mapping[str, Any], base_url: str) -> Links:
-    """Where the manifests built for `base_url` send people for privacy, terms and support."""
-    base = base_url.rstrip("/")
-    found = {page: config.get(key) or f"{base}/{page}" for page, key in PAGES.items()}
-    return Links(**found)
+from connector.page_links import PAGES
 
 
 def init_app(app: Flask) -> None:

@@ -7,11 +7,21 @@ So a body over CONNECTOR_MAX_REQUEST_BYTES is answered 413, and whatever the app
 unread is then read and thrown away, up to DRAIN_CAP_BYTES in all; past that cap, or
 when the declared length is already past it, the connection is closed and the client
 may see it reset (reading gigabytes to be polite is not worth a worker thread).
+The drain also stops after DRAIN_SECONDS: a client that sends slowly must not hold a
+worker thread as long as it likes. A socket timeout alone would not do, as it bounds each
+recv() and a client trickling a byte at a time never trips it; so under gunicorn, a timer
+shuts the socket for reading at the deadline, which ends a read blocked on it. The rest
+of the body is never read and gunicorn closes the connection. (Under another server,
+which gives the app no socket, the deadline is only checked between reads.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -20,6 +30,8 @@ from flask import Flask, abort, request
 # 64 MiB: two and a half times the default limit, read and dropped at network speed.
 DRAIN_CAP_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
+# The drain's whole time: 64 MiB at a modest 100 Mbit/s takes about as long.
+DRAIN_SECONDS = 5.0
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -31,10 +43,12 @@ class _CountingInput:
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
         self.consumed = 0
+        self.ended = False  # a read found the end of the body
 
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(size)
         self.consumed += len(data)
+        self.ended = self.ended or (not data and size != 0)
         return data
 
     def readline(self, size: int = -1) -> bytes:
@@ -83,10 +97,13 @@ class BodyLimit:
     length is known, so every body over the limit is then refused the same way.
     """
 
-    def __init__(self, app: Flask, cap: int = DRAIN_CAP_BYTES) -> None:
+    def __init__(
+        self, app: Flask, cap: int = DRAIN_CAP_BYTES, seconds: float = DRAIN_SECONDS
+    ) -> None:
         self.flask = app
         self.wsgi_app = app.wsgi_app
         self.cap = cap
+        self.seconds = seconds
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         length = _declared_length(environ)
@@ -108,19 +125,31 @@ class BodyLimit:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         response = self.wsgi_app(environ, start_response)
-        return _Drained(response, stream, length, self.cap)
+        # Other servers give no socket: there the deadline is checked between reads.
+        sock = environ.get("gunicorn.socket")
+        if not isinstance(sock, socket.socket):
+            sock = None
+        return _Drained(response, stream, length, self.cap, self.seconds, sock)
 
 
 class _Drained:
     """The app's response; closing it (after it is sent) drains the body."""
 
     def __init__(
-        self, response: Iterable[bytes], stream: _CountingInput, length: int | None, cap: int
+        self,
+        response: Iterable[bytes],
+        stream: _CountingInput,
+        length: int | None,
+        cap: int,
+        seconds: float,
+        sock: socket.socket | None,
     ) -> None:
         self.response = response
         self.stream = stream
         self.length = length
         self.cap = cap
+        self.seconds = seconds
+        self.sock = sock
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.response)
@@ -135,18 +164,37 @@ class _Drained:
     def _drain(self) -> None:
         if self.length is not None and self.length > self.cap:
             return  # too big to read politely: the server closes the connection
-        while self.stream.consumed < self.cap:
-            want = _CHUNK
-            if self.length is not None:
-                want = min(want, self.length - self.stream.consumed)
-                if want <= 0:
+        if self.stream.ended or self.stream.consumed == self.length:
+            return  # the app read it all: nothing to wait for, no timer to start
+        deadline = time.monotonic() + self.seconds
+        timer = None
+        if self.sock is not None:
+            timer = threading.Timer(self.seconds, _stop_reading, args=(self.sock,))
+            timer.daemon = True
+            timer.start()
+        try:
+            while self.stream.consumed < self.cap and time.monotonic() < deadline:
+                want = _CHUNK
+                if self.length is not None:
+                    want = min(want, self.length - self.stream.consumed)
+                    if want <= 0:
+                        return
+                try:
+                    data = self.stream.read(want)
+                except OSError:
+                    return  # the client went away, or the deadline shut the socket
+                if not data:
                     return
-            try:
-                data = self.stream.read(want)
-            except OSError:
-                return  # the client went away
-            if not data:
-                return
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+def _stop_reading(sock: socket.socket) -> None:
+    # A blocked recv() returns at once with nothing, and so does every later one.
+    # Should the drain have just finished, it is only a connection closed early.
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RD)
 
 
 def init_app(app: Flask) -> None:

@@ -130,21 +130,20 @@ def _negotiated(
     return handle
 
 
-def _frame_ancestors(configured: str | list[str]) -> str:
-    if isinstance(configured, str):
-        configured = configured.replace(",", " ").split()
-    return " ".join(configured or DEFAULT_OFFICE_FRAME_ANCESTORS)
+def _frame_ancestors(configured: str) -> str:
+    return " ".join(configured.replace(",", " ").split() or DEFAULT_OFFICE_FRAME_ANCESTORS)
 
 
-def _policy(response: Response, office_ancestors: str) -> str:
+def _policy(response: Response, office_ancestors: str) -> tuple[str, bool]:
+    """The response's Content-Security-Policy, and whether it denies all framing."""
     if response.mimetype != "text/html":
-        return f"{NOT_A_PAGE_POLICY}; frame-ancestors 'none'"
+        return f"{NOT_A_PAGE_POLICY}; frame-ancestors 'none'", True
     if request.path.startswith("/static/outlook/"):
-        return f"{TASKPANE_POLICY}; frame-ancestors {office_ancestors}"
+        return f"{TASKPANE_POLICY}; frame-ancestors {office_ancestors}", False
     base = g.get("connector_page_policy", PAGE_POLICY)
     if g.get("connector_office_dialog"):
-        return f"{base}; frame-ancestors {office_ancestors}"
-    return f"{base}; frame-ancestors 'none'"
+        return f"{base}; frame-ancestors {office_ancestors}", False
+    return f"{base}; frame-ancestors 'none'", True
 
 
 def init_app(app: Flask) -> None:
@@ -157,23 +156,21 @@ def init_app(app: Flask) -> None:
     if production:
         app.config["SESSION_COOKIE_SECURE"] = True
     office = _frame_ancestors(app.config["OFFICE_FRAME_ANCESTORS"])
+    # Browsers heed HSTS only over https; the public URL says whether we are there.
+    https = str(app.config["PUBLIC_URL"]).lower().startswith("https://")
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        config = app.config
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "no-referrer")
-        if str(config["PUBLIC_URL"]).lower().startswith("https://"):
-            # Browsers heed it only over https; the public URL says whether we are there.
+        if https:
             headers.setdefault("Strict-Transport-Security", HSTS)
         if "Content-Security-Policy" not in headers:
-            headers["Content-Security-Policy"] = _policy(response, office)
-        if (
-            response.mimetype == "text/html"
-            and "frame-ancestors 'none'" in (headers["Content-Security-Policy"])
-        ):
-            headers.setdefault("X-Frame-Options", "DENY")  # for browsers before CSP 2
+            policy, framing_denied = _policy(response, office)
+            headers["Content-Security-Policy"] = policy
+            if framing_denied and response.mimetype == "text/html":
+                headers.setdefault("X-Frame-Options", "DENY")  # for browsers before CSP 2
         return response
 
     handlers = app.error_handler_spec.setdefault(None, {}).setdefault(None, {})

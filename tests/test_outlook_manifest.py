@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,15 @@ def test_json_manifest_is_valid(runner, app, tmp_path, client_id) -> None:
     assert extension["runtimes"][0]["actions"][0]["pinnable"] is True
     for name in ("icon-color.png", "icon-outline.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_manifest_builders_need_no_routes() -> None:
+    """Building a manifest does not load the module that serves the pages (its routes)."""
+    code = (
+        "import sys, connector.outlook.manifest, connector.outlook.json_manifest\n"
+        "print('connector.pages' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

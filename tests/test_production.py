@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pytest
 from flask import request, url_for
 
 from connector import create_app
-from connector.request_body import DRAIN_CAP_BYTES
+from connector.request_body import DRAIN_CAP_BYTES, DRAIN_SECONDS
 
 from .conftest import base_config
 
@@ -109,6 +110,22 @@ def test_sqlite_with_several_workers_is_refused(tmp_path: Path) -> None:
     assert_refused(default, "SQLite cannot serve")
     gunicorn = [str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{free_port()}", "wsgi:app"]
     assert_refused(run(gunicorn, env), "SQLite cannot serve 3 worker processes")
+
+
+def test_gunicorn_checks_the_configuration_without_making_the_app(tmp_path: Path) -> None:
+    """gunicorn.conf.py's master hook reads the configuration only (no engine, no store,
+    no routes), and its settings are `connector serve`'s."""
+    code = (
+        "import json, runpy, sys, types\n"
+        "conf = runpy.run_path('gunicorn.conf.py')\n"
+        "conf['on_starting'](types.SimpleNamespace(cfg=types.SimpleNamespace(workers=1)))\n"
+        "from connector.gunicorn_options import GUNICORN_OPTIONS\n"
+        "same = all(conf[name] == value for name, value in GUNICORN_OPTIONS.items())\n"
+        "print(json.dumps(['connector.api' in sys.modules, same]))"
+    )
+    result = run([sys.executable, "-c", code], environment(tmp_path, **PRODUCTION))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [False, True]
 
 
 @dataclass
@@ -244,6 +261,47 @@ def test_a_declared_length_past_the_drain_cap_is_answered_without_reading(
         status, _, body = read_response(sock)
     assert status == 413 and json.loads(body)["code"] == 413
     assert time.monotonic() - started < 5
+
+
+def test_a_slow_sender_does_not_hold_the_worker_past_the_drain_deadline(tmp_path: Path) -> None:
+    """After the answer, the unread body is drained for DRAIN_SECONDS at most: a client
+    trickling it byte by byte does not keep the only worker thread from others."""
+    env = environment(tmp_path, **PRODUCTION, CONNECTOR_MAX_REQUEST_BYTES=str(LIMIT))
+    connector = str(BIN / "connector")
+    assert run([connector, "init-db"], env).returncode == 0
+    port = free_port()
+    process = start([connector, "serve", "--port", str(port), "--threads", "1"], env, port)
+    done = threading.Event()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as slow:
+            slow.sendall(
+                b"POST /api/v1/emails HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: message/rfc822\r\nContent-Length: 1000000\r\n\r\n"
+            )
+            assert read_response(slow)[0] == 413
+            answered = time.monotonic()
+
+            def trickle() -> None:
+                while not done.is_set():
+                    try:
+                        slow.sendall(b"x")
+                    except OSError:
+                        return  # the server closed the connection
+                    done.wait(0.1)
+
+            sender = threading.Thread(target=trickle)
+            sender.start()
+            try:
+                other = http.client.HTTPConnection("127.0.0.1", port, timeout=DRAIN_SECONDS + 10)
+                other.request("GET", "/healthz")
+                assert other.getresponse().status == 200
+                waited = time.monotonic() - answered
+            finally:
+                done.set()
+                sender.join()
+        assert waited < DRAIN_SECONDS + 4
+    finally:
+        stop(process)
 
 
 def probe_app(tmp_path: Path, **config: object) -> object:

@@ -130,8 +130,8 @@ CLIENTS = ("web", "outlook")
 
 
 def _client() -> str:
+    """Which client started the sign-in (the `client` argument): the web, or Outlook."""
     client = request.args.get("client", "web")
-    _in_outlook_dialog(client)
     return client if client in CLIENTS else "web"
 
 
@@ -143,6 +143,8 @@ def _in_outlook_dialog(client: str | None) -> None:
 
 @bp.get("/connect")
 def connect() -> ResponseReturnValue:
+    client = _client()
+    _in_outlook_dialog(client)
     return page(
         "Connect your mailbox",
         "Sign in with the account you use for email, so that the connector knows who you are.",
@@ -151,14 +153,14 @@ def connect() -> ResponseReturnValue:
                 "Sign in with Google",
                 # A feature that needs a mailbox scope (sending) asks for it here.
                 url_for(
-                    "accounts.google_start", client=_client(), scope=request.args.getlist("scope")
+                    "accounts.google_start", client=client, scope=request.args.getlist("scope")
                 ),
             ),
             (
                 "Sign in with Microsoft",
                 url_for(
                     "accounts.microsoft_start",
-                    client=_client(),
+                    client=client,
                     scope=request.args.getlist("scope"),
                 ),
             ),
@@ -184,12 +186,14 @@ def google_start() -> ResponseReturnValue:
         include_granted_scopes="true",
         prompt="consent",
     )
+    client = _client()
+    _in_outlook_dialog(client)
     record = {
         "browser": _browser_id(),
         "verifier": flow.code_verifier,
         "nonce": nonce,
         "scopes": scopes,
-        "client": _client(),
+        "client": client,
     }
     get_store(current_app).set(f"oauth-state:{state}", json.dumps(record).encode(), STATE_SECONDS)
     return redirect(url)
@@ -267,7 +271,9 @@ def microsoft_start() -> ResponseReturnValue:
     except (ValueError, RequestException, MsalError) as exc:
         log.warning("Microsoft sign-in could not start: %s", exc)
         return refused("Microsoft sign-in is unavailable right now.", 502)
-    record = {"browser": _browser_id(), "flow": flow, "client": _client()}
+    client = _client()
+    _in_outlook_dialog(client)
+    record = {"browser": _browser_id(), "flow": flow, "client": client}
     store = get_store(current_app)
     store.set(f"oauth-state:{flow['state']}", json.dumps(record).encode(), STATE_SECONDS)
     return redirect(flow["auth_uri"])

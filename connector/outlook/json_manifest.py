@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector import pages
+from connector import page_links
 from connector.outlook.manifest import ADDIN_NAME, DESCRIPTION, TASKPANE_PATH, addin_id
-from connector.pages import Links
+from connector.page_links import Links
 
 MANIFEST_VERSION = "1.24"
 SCHEMA_URL = (
@@ -26,7 +26,7 @@ def outlook_json_manifest(
     links: Links | None = None,
 ) -> dict[str, Any]:
     base = base_url.rstrip("/")
-    links = links or pages.links({}, base)
+    links = links or page_links.links({}, base)
     host = base.split("://", 1)[1].split("/", 1)[0]
     icons = [{"size": size, "url": f"{base}/static/icon-{size}.png"} for size in (16, 32, 80)]
     manifest: dict[str, Any] = {

@@ -12,8 +12,8 @@ import uuid
 
 from lxml import etree
 
-from connector import pages
-from connector.pages import Links
+from connector import page_links
+from connector.page_links import Links
 
 OFFICE = "http://schemas.microsoft.com/office/appforoffice/1.1"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -141,7 +141,7 @@ def outlook_xml_manifest(
     links: Links | None = None,
 ) -> bytes:
     base = base_url.rstrip("/")
-    links = links or pages.links({}, base)
+    links = links or page_links.links({}, base)
     root = etree.Element(
         f"{{{OFFICE}}}OfficeApp",
         nsmap={None: OFFICE, "xsi": XSI, "bt": BT, "mailappor": MAILAPPOR},
