@@ -196,11 +196,9 @@ def test_lead_and_ticket_need_a_title_or_an_email(caller: Caller) -> None:
 
 
 def test_addresses_and_domains_are_checked_with_the_rest_of_the_input(caller: Caller) -> None:
-    body = assert_400(caller.get("/api/v1/lookup?email="))
-    assert "'' is not an email address." in body["errors"]["query"]["email"]["0"]
-    body = assert_400(caller.get("/api/v1/lookup?email=hank"))
-    assert body["errors"]["query"]["email"]["0"] == ["'hank' is not an email address."]
-    assert body["message"] == "The request is not valid: email.0: 'hank' is not an email address."
+    assert_400(caller.get("/api/v1/lookup?email="))
+    body = assert_400(caller.get("/api/v1/lookup?email=hank&email=%3C%3E"))
+    assert body["message"].startswith("Give at least one email address: none of these is one")
     body = assert_400(caller.post("/api/v1/contacts", json={"name": "H", "emails": ["x"]}))
     assert "emails" in body["errors"]["json"]
     body = assert_400(caller.post("/api/v1/companies", json={"name": "G", "domains": ["nodot"]}))

@@ -101,6 +101,16 @@ def test_lookup_errors(caller, client) -> None:
     assert client.get("/api/v1/lookup?email=a@b.test").status_code == 401
 
 
+def test_addresses_that_are_none_are_left_out_of_a_lookup(caller) -> None:
+    # A message's recipients can hold what is no address here; the others are looked up.
+    create_contact(caller)
+    query = "email=Mailer-Daemon&email=hank@globex.test&email=bob@intranet&email=%3C%3E"
+    response = caller.get(f"/api/v1/lookup?{query}")
+    assert response.status_code == 200, response.json
+    assert [r["email"] for r in response.json["results"]] == ["hank@globex.test"]
+    assert response.json["results"][0]["contact"]["name"] == "Hank Scorpio"
+
+
 def test_lookup_never_crosses_organizations(caller, make_caller) -> None:
     other = make_caller("Other org", "olga@other.test")
     create_company(other, "Globex", ["globex.test"])

@@ -177,11 +177,16 @@ class LookupResultOut(CardOut):
 
 
 class LookupArgs(Schema):
+    # Not validated one by one: a message's recipients can hold what is no address here
+    # ("Mailer-Daemon", "bob@intranet"), and the others must still be looked up.
     email = fields.List(
-        email_address(),
+        fields.String(validate=validate.Length(min=1, max=998)),
         required=True,
         validate=validate.Length(min=1, max=50),
-        metadata={"description": "One or more addresses (repeat the parameter)"},
+        metadata={
+            "description": "One or more addresses (repeat the parameter), as a message's "
+            "headers give them; those that are no email address are left out of the results"
+        },
     )
 
 

@@ -209,16 +209,23 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
 
 
 def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
-    """One answer per distinct address, in the order given, served from the cache when it can."""
+    """One answer per distinct address, in the order given, served from the cache when it can.
+
+    What is no email address ("Mailer-Daemon", "<>", "bob@intranet" among a message's
+    recipients) is left out, so that one odd recipient does not hide everyone else; a
+    lookup with no address at all is bad input.
+    """
     cleaned: list[str] = []
     for raw in addresses:
         address = normalize_email(raw)
-        if address is None:
-            raise InvalidInput(f"{raw!r} is not an email address.", {"email": [raw]})
-        if address not in cleaned:
+        if address is not None and address not in cleaned:
             cleaned.append(address)
     if not cleaned:
-        raise InvalidInput("Give at least one email address.", {"email": ["missing"]})
+        given = ", ".join(repr(address) for address in addresses[:5])
+        raise InvalidInput(
+            f"Give at least one email address: none of these is one ({given}).",
+            {"email": list(addresses)},
+        )
     if len(cleaned) > MAX_LOOKUP_ADDRESSES:
         raise InvalidInput(
             f"At most {MAX_LOOKUP_ADDRESSES} addresses in one lookup.", {"email": ["too many"]}
