@@ -141,10 +141,12 @@ def check_production(config: Mapping[str, Any], workers: int = 1) -> None:
     secret = config.get("SECRET_KEY") or ""
     if not secret:
         raise ConfigError("CONNECTOR_SECRET_KEY is required when CONNECTOR_ENV=production")
-    if len(secret) < MIN_SECRET_LENGTH:
+    # White space is no secret: forty spaces must not pass for a key.
+    length = len("".join(secret.split()))
+    if length < MIN_SECRET_LENGTH:
         raise ConfigError(
-            f"CONNECTOR_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production "
-            f"(it has {len(secret)}); make one with: python3 -c "
+            f"CONNECTOR_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters in production, "
+            f"not counting white space (it has {length}); make one with: python3 -c "
             "'import secrets; print(secrets.token_urlsafe(48))'"
         )
     public_url = config.get("PUBLIC_URL") or ""

@@ -38,6 +38,8 @@ def test_an_unknown_environment_is_an_error_not_development(tmp_path: Path, valu
     [
         ({"CONNECTOR_SECRET_KEY": ""}, "CONNECTOR_SECRET_KEY is required"),
         ({"CONNECTOR_SECRET_KEY": "s" * 31}, "at least 32 characters"),
+        ({"CONNECTOR_SECRET_KEY": " " * 40}, "at least 32 characters"),
+        ({"CONNECTOR_SECRET_KEY": "s " * 20}, "not counting white space"),
         ({"CONNECTOR_PUBLIC_URL": "http://connector.example.com"}, "must be an https URL"),
         ({"CONNECTOR_PUBLIC_URL": ""}, "must be an https URL"),
     ],
