@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,50 @@ ATTACKS = {
     # Compiling 200,000 characters of expressions took seconds before anything ran.
     "a body of 11,000 placeholders": ("{{ contact.name }}" * 11000, "more than 10,000 tokens"),
     "huge output": ("{% for i in range(2000) %}" + "z" * 1000 + "{% endfor %}", "1,000,000"),
+    # Filters whose text is far longer than the value they are given, measured before they
+    # build it: indentation times depth, escapes, quoting.
+    "tojson with a huge indent": ("{{ ([[[[[1]]]]] * 20)|tojson(1000000) }}", "JSON string"),
+    "tojson of a list, indented": ("{{ ([1] * 10000)|tojson(1000000) }}", "JSON string"),
+    "tojson of escaped characters": ("{{ ('\\x01' * 900000)|tojson }}", "JSON string"),
+    "pprint of deep lists": (
+        "{{ ([[[[[[[[[[1]]]]]]]]]] * 10000)|pprint }}",
+        "pretty-printed string",
+    ),
+    "pprint indenting past a long key": (
+        "{% set k = 'k' * 100000 %}{{ {k: ['a b c d e f g h'] * 1000}|pprint }}",
+        "pretty-printed string",
+    ),
+    "string of nested lists": ("{{ ([[[[1]]]] * 100000)|string }}", "a string of"),
+    "urlencode of nested lists": ("{{ ([[[[1]]]] * 100000)|urlencode }}", "URL-encoded"),
+    "urlencode of a long string": ("{{ ('é' * 500000)|urlencode }}", "URL-encoded"),
+    "xmlattr of nested lists": ("{{ dict(a=[[[[1]]]] * 100000)|xmlattr }}", "a string of"),
+    "format of a mapping": (
+        "{{ '%(a)s'|format(a=[[[[1]]]] * 100000) }}",
+        "a value as text of 1,000,002",
+    ),
+    "writing nested lists": ("{{ [[[[1]]]] * 100000 }}", "a value as text of 1,000,002"),
+    "a namespace of long strings": (
+        "{% set s = 'x' * 900000 %}{% set ns = namespace(a=s, b=s, c=s, d=s) %}"
+        "{{ ns|string|length }}",
+        "holds more than 1,000,000 characters",
+    ),
+    # Written escaped ('<' makes '&lt;'), and counted as written.
+    "escaping a long string": (
+        "{{ '%c'|format(60) * 900000 }}",
+        "writes more than 1,000,000 characters",
+    ),
 }
+
+# Of those, the ones that built their result before measuring it: their memory is measured too.
+MEMORY_ATTACKS = [
+    "tojson with a huge indent",
+    "tojson of a list, indented",
+    "pprint of deep lists",
+    "pprint indenting past a long key",
+    "urlencode of nested lists",
+    "format of a mapping",
+    "a namespace of long strings",
+]
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=list(ATTACKS))
@@ -205,6 +249,20 @@ def test_templates_that_would_hold_the_server_are_refused_within_5_seconds(calle
     assert answer.json["code"] == 400
     assert reason in answer.json["message"], answer.json
     assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize("attack", MEMORY_ATTACKS)
+def test_templates_that_would_fill_the_memory_are_refused_before_they_do(caller, attack):
+    source, reason = ATTACKS[attack]
+    tracemalloc.start()
+    try:
+        created = make_template(caller, body=source)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert created.status_code == 400, created.json
+    assert reason in created.json["message"]
+    assert peak < 200_000_000, peak
 
 
 def test_a_bound_in_the_subject_is_refused_too(caller) -> None:
