@@ -265,6 +265,44 @@ def test_templates_that_would_fill_the_memory_are_refused_before_they_do(caller,
     assert peak < 200_000_000, peak
 
 
+# Templates whose own code fails, with what the message says: a template is the admin's code,
+# so its errors are a 400 that quotes them, never a 500.
+FAULTY = {
+    "{{ 1|dictsort }}": "'int' object has no attribute 'items'",
+    "{{ [1]|xmlattr }}": "'list' object has no attribute 'items'",
+    "{{ {'a': 1}|dictsort(by='x') }}": "You can only sort by",
+    "{{ 1 / 0 }}": "division by zero",
+    "{{ 1 // 0 }}": "integer division or modulo by zero",
+    "{{ contact.name.nope() }}": "has no attribute 'nope'",
+    "{{ ['a', 'b']|sum }}": "unsupported operand",
+    "{{ [1, 'a']|sort }}": "'<' not supported",
+    "{{ {'a': 1}|tojson(indent=1.5) }}": "can't multiply sequence",
+    "{{ 'x'|format(1, 2) }}": "not all arguments converted",
+}
+
+
+def test_a_faulty_template_is_a_400_that_says_why(caller) -> None:
+    contact = create_contact(caller)
+    for n, (body, reason) in enumerate(FAULTY.items()):
+        # Saving tries the template on a sample record; an error that may depend on the
+        # record is left for the render to report, so saving never fails on one.
+        created = make_template(caller, name=f"faulty {n}", body=body)
+        assert created.status_code == 201, (body, created.json)
+        answer = caller.post(
+            f"/api/v1/templates/{created.json['id']}/render",
+            json={"record": {"type": "contact", "id": contact["id"]}},
+        )
+        assert answer.status_code == 400, (body, answer.json)
+        assert answer.json["message"].startswith("The body_html could not be rendered: ")
+        assert reason in answer.json["message"], (body, answer.json)
+        # In the subject too.
+        subject = make_template(caller, name=f"faulty subject {n}", subject=body)
+        assert subject.status_code == 201, (body, subject.json)
+        answer = caller.post(f"/api/v1/templates/{subject.json['id']}/render", json={})
+        assert answer.status_code == 400, (body, answer.json)
+        assert answer.json["message"].startswith("The subject could not be rendered: ")
+
+
 def test_a_bound_in_the_subject_is_refused_too(caller) -> None:
     created = make_template(caller, subject="{% for i in range(1000000) %}x{% endfor %}")
     assert created.status_code == 400
