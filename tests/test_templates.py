@@ -185,6 +185,11 @@ ATTACKS = {
     # Compiling 200,000 characters of expressions took seconds before anything ran.
     "a body of 11,000 placeholders": ("{{ contact.name }}" * 11000, "more than 10,000 tokens"),
     "huge output": ("{% for i in range(2000) %}" + "z" * 1000 + "{% endfor %}", "1,000,000"),
+    # Jinja evaluates this one while it compiles, unless the operator is intercepted.
+    "an operator folded while compiling": (
+        "{% autoescape ('x' * 100000) * 3000 %}{% endautoescape %}",
+        "repeated value",
+    ),
     # Filters whose text is far longer than the value they are given, measured before they
     # build it: indentation times depth, escapes, quoting.
     "tojson with a huge indent": ("{{ ([[[[[1]]]]] * 20)|tojson(1000000) }}", "JSON string"),
@@ -221,6 +226,7 @@ ATTACKS = {
 
 # Of those, the ones that built their result before measuring it: their memory is measured too.
 MEMORY_ATTACKS = [
+    "an operator folded while compiling",
     "tojson with a huge indent",
     "tojson of a list, indented",
     "pprint of deep lists",

@@ -116,9 +116,7 @@ _BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
 def current_budget() -> _Budget:
     budget = _BUDGET.get()
     if budget is None:
-        # Also what keeps Jinja from running a hook while it compiles: it evaluates
-        # constant-looking expressions even with optimized=False ({% autoescape expr %}
-        # and the children of an output), and it takes any exception for "not a constant".
+        # A render outside render_budget would run unbounded: a mistake of ours.
         raise RuntimeError("templates run only inside render_budget")
     budget.tick()
     return budget

@@ -182,7 +182,8 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     pre_check = _PRE_CHECKS.get(name)
 
     # pass_context: the wrapped filter may want the render's context, eval context or
-    # environment, which only the context reaches.
+    # environment, which only the context reaches; and Jinja never runs such a filter
+    # while it compiles (see sandbox.py's docstring).
     @pass_context
     def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
         current_budget()

@@ -7,16 +7,21 @@ and writes go through hooks that charge the render's budget (budget.py), and the
 environment's own hooks (calls, attributes, operators) and its filters (filters.py) do the
 same.
 
-Jinja evaluates constant expressions while it compiles, which is why a template could hold
-up even its creation. Three things keep it from running anything that can grow then; each
-was checked by taking it out and running tests/test_templates.py:
-- `optimized=False`: Jinja's optimizer would try to fold every expression of the tree;
-- `intercepted_binops`: without them, the sandbox never calls `call_binop`, so operators
-  would run unbounded at render time, and Jinja folds `'x' * (100000 * 10000)` when it
-  compiles;
-- the RuntimeError that `current_budget` raises outside a render: Jinja still folds the
-  children of an output and `{% autoescape expr %}` with the optimizer off; every hook and
-  filter needs the budget first, and Jinja takes any exception for "not a constant".
+Jinja evaluates constant expressions while it compiles (the children of an output,
+`{% autoescape expr %}`, and with its optimizer the whole tree), which is why a template could
+hold up even its creation. Two things keep it from running anything that can grow then:
+- `intercepted_binops`: the sandbox never folds an intercepted operator, and only for those
+  does it call `call_binop`, our hook; without them `{% autoescape ('x' * 100000) * 1000 %}`
+  builds 100 MB while compiling, and operators run unbounded when rendering (taken out,
+  tests/test_templates.py fails);
+- `pass_context` on every filter (filters.py): Jinja never folds such a filter (its
+  `Filter.as_const`); the wrapper needs the context anyway, to hand the filter what it asks
+  for.
+Calls (and so macros, methods and our hooks) are never folded in a sandbox. So Jinja's
+optimizer stays on: with it off (as before) or on, the tests pass and nothing that can grow
+is folded. `current_budget` raising outside a render is not needed against folding
+either (any exception there reads as "not a constant"); it stays to refuse a render that
+forgot its budget.
 """
 
 from __future__ import annotations
@@ -183,15 +188,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _CodeGenerator
 
-    # The operators that call call_binop, our hook; the sandbox also never folds them.
+    # The operators that call call_binop, our hook; the sandbox never folds them either.
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def __init__(self, autoescape: bool) -> None:
         # ChainableUndefined: {{ contact.company.name }} is empty, not an error, when
         # the contact has no company.
-        # optimized=False: the optimizer would run every filter, call and operator of
-        # constants while compiling (see the module's docstring).
-        super().__init__(autoescape=autoescape, undefined=ChainableUndefined, optimized=False)
+        super().__init__(autoescape=autoescape, undefined=ChainableUndefined)
         # lipsum(n) writes n paragraphs in one call, out of the budget's sight.
         self.globals.pop("lipsum", None)
         self.filters = bounded_filters()
