@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,56 @@ ATTACKS = {
     # Compiling 200,000 characters of expressions took seconds before anything ran.
     "a body of 11,000 placeholders": ("{{ contact.name }}" * 11000, "more than 10,000 tokens"),
     "huge output": ("{% for i in range(2000) %}" + "z" * 1000 + "{% endfor %}", "1,000,000"),
+    # Jinja evaluates this one while it compiles, unless the operator is intercepted.
+    "an operator folded while compiling": (
+        "{% autoescape ('x' * 100000) * 3000 %}{% endautoescape %}",
+        "repeated value",
+    ),
+    # Filters whose text is far longer than the value they are given, measured before they
+    # build it: indentation times depth, escapes, quoting.
+    "tojson with a huge indent": ("{{ ([[[[[1]]]]] * 20)|tojson(1000000) }}", "JSON string"),
+    "tojson of a list, indented": ("{{ ([1] * 10000)|tojson(1000000) }}", "JSON string"),
+    "tojson of escaped characters": ("{{ ('\\x01' * 900000)|tojson }}", "JSON string"),
+    "pprint of deep lists": (
+        "{{ ([[[[[[[[[[1]]]]]]]]]] * 10000)|pprint }}",
+        "pretty-printed string",
+    ),
+    "pprint indenting past a long key": (
+        "{% set k = 'k' * 100000 %}{{ {k: ['a b c d e f g h'] * 1000}|pprint }}",
+        "pretty-printed string",
+    ),
+    "string of nested lists": ("{{ ([[[[1]]]] * 100000)|string }}", "a string of"),
+    "urlencode of nested lists": ("{{ ([[[[1]]]] * 100000)|urlencode }}", "URL-encoded"),
+    "urlencode of a long string": ("{{ ('é' * 500000)|urlencode }}", "URL-encoded"),
+    "xmlattr of nested lists": ("{{ dict(a=[[[[1]]]] * 100000)|xmlattr }}", "a string of"),
+    "format of a mapping": (
+        "{{ '%(a)s'|format(a=[[[[1]]]] * 100000) }}",
+        "a value as text of 1,000,002",
+    ),
+    "writing nested lists": ("{{ [[[[1]]]] * 100000 }}", "a value as text of 1,000,002"),
+    "a namespace of long strings": (
+        "{% set s = 'x' * 900000 %}{% set ns = namespace(a=s, b=s, c=s, d=s) %}"
+        "{{ ns|string|length }}",
+        "holds more than 1,000,000 characters",
+    ),
+    # Written escaped ('<' makes '&lt;'), and counted as written.
+    "escaping a long string": (
+        "{{ '%c'|format(60) * 900000 }}",
+        "writes more than 1,000,000 characters",
+    ),
 }
+
+# Of those, the ones that built their result before measuring it: their memory is measured too.
+MEMORY_ATTACKS = [
+    "an operator folded while compiling",
+    "tojson with a huge indent",
+    "tojson of a list, indented",
+    "pprint of deep lists",
+    "pprint indenting past a long key",
+    "urlencode of nested lists",
+    "format of a mapping",
+    "a namespace of long strings",
+]
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=list(ATTACKS))
@@ -205,6 +255,58 @@ def test_templates_that_would_hold_the_server_are_refused_within_5_seconds(calle
     assert answer.json["code"] == 400
     assert reason in answer.json["message"], answer.json
     assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize("attack", MEMORY_ATTACKS)
+def test_templates_that_would_fill_the_memory_are_refused_before_they_do(caller, attack):
+    source, reason = ATTACKS[attack]
+    tracemalloc.start()
+    try:
+        created = make_template(caller, body=source)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert created.status_code == 400, created.json
+    assert reason in created.json["message"]
+    assert peak < 200_000_000, peak
+
+
+# Templates whose own code fails, with what the message says: a template is the admin's code,
+# so its errors are a 400 that quotes them, never a 500.
+FAULTY = {
+    "{{ 1|dictsort }}": "'int' object has no attribute 'items'",
+    "{{ [1]|xmlattr }}": "'list' object has no attribute 'items'",
+    "{{ {'a': 1}|dictsort(by='x') }}": "You can only sort by",
+    "{{ 1 / 0 }}": "division by zero",
+    "{{ 1 // 0 }}": "integer division or modulo by zero",
+    "{{ contact.name.nope() }}": "has no attribute 'nope'",
+    "{{ ['a', 'b']|sum }}": "unsupported operand",
+    "{{ [1, 'a']|sort }}": "'<' not supported",
+    "{{ {'a': 1}|tojson(indent=1.5) }}": "can't multiply sequence",
+    "{{ 'x'|format(1, 2) }}": "not all arguments converted",
+}
+
+
+def test_a_faulty_template_is_a_400_that_says_why(caller) -> None:
+    contact = create_contact(caller)
+    for n, (body, reason) in enumerate(FAULTY.items()):
+        # Saving tries the template on a sample record; an error that may depend on the
+        # record is left for the render to report, so saving never fails on one.
+        created = make_template(caller, name=f"faulty {n}", body=body)
+        assert created.status_code == 201, (body, created.json)
+        answer = caller.post(
+            f"/api/v1/templates/{created.json['id']}/render",
+            json={"record": {"type": "contact", "id": contact["id"]}},
+        )
+        assert answer.status_code == 400, (body, answer.json)
+        assert answer.json["message"].startswith("The body_html could not be rendered: ")
+        assert reason in answer.json["message"], (body, answer.json)
+        # In the subject too.
+        subject = make_template(caller, name=f"faulty subject {n}", subject=body)
+        assert subject.status_code == 201, (body, subject.json)
+        answer = caller.post(f"/api/v1/templates/{subject.json['id']}/render", json={})
+        assert answer.status_code == 400, (body, answer.json)
+        assert answer.json["message"].startswith("The subject could not be rendered: ")
 
 
 def test_a_bound_in_the_subject_is_refused_too(caller) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from jinja2 import Template, TemplateError
+from jinja2 import Template
 from jinja2.exceptions import SecurityError
 from sqlalchemy import select
 
@@ -98,19 +98,11 @@ def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, A
     return variables
 
 
-# What a template's own code can raise besides TemplateError: int('9' * 5000),
-# 1e308 * 10 in int(), a source nested too deep for the parser. A template is the
-# admin's code, so whatever it raises is their template's error, not ours.
-_TEMPLATE_FAULTS = (
-    TemplateError,
-    ArithmeticError,
-    LookupError,
-    TypeError,
-    ValueError,
-    RecursionError,
-    # Python's compiler refuses code nested too deep ("too many levels of indentation").
-    SyntaxError,
-)
+# A template is the admin's code, so whatever it raises while it compiles or renders is their
+# template's error, not ours: int('9' * 5000), 1 / 0, {{ 1|dictsort }} (AttributeError), a
+# source nested too deep for Python's compiler (SyntaxError) or for the parser
+# (RecursionError). TemplateLimitExceeded, a TemplateError, is caught before these.
+_TEMPLATE_FAULTS = (Exception,)
 
 
 @functools.lru_cache(maxsize=256)
