@@ -137,7 +137,10 @@ ATTACKS = {
     "center": ("{{ 'x'|center(1000000000) }}", "centred string"),
     "a power": ("{{ 'x'|center(10**9) }}", "Powers (**)"),
     "powers of powers": ("{{ 9 ** 9 ** 9 }}", "Powers (**)"),
-    "wordwrap": ("{{ ('x' * 900000)|wordwrap(1, wrapstring='y' * 1000) }}", "wrapped string"),
+    "wordwrap": ("{{ ('x' * 9000)|wordwrap(10, wrapstring='y' * 1000) }}", "wrapped string"),
+    # Python's textwrap slices the text once per line: time grows with length x lines.
+    "wordwrap into many lines": ("{{ ('a' * 999999)|wordwrap(1, true, '') }}", "20,000 lines"),
+    "wordwrap just past the line bound": ("{{ ('a' * 499999)|wordwrap(1) }}", "20,000 lines"),
     "indent": ("{{ ('x\n' * 400000)|indent(10000) }}", "indented string"),
     "join of a huge range": ("{{ range(100000)|join('x' * 100000) }}", "joined string"),
     "replace": ("{{ ('x' * 100000)|replace('', 'y' * 100) }}", "replaced string"),

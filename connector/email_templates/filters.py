@@ -72,9 +72,20 @@ def _pre_indent(value: Any, width: Any = 4, *_args: Any, **_kwargs: Any) -> None
     check_growth("an indented string", len(text) + (text.count("\n") + 1) * pad)
 
 
+# Lines one wordwrap may make: Python's textwrap slices the text once per line, so its time
+# grows with length x lines ('a' * 999,999 at width 1: a minute; 20,000 lines: 0.05 s).
+MAX_WRAPPED_LINES = 20_000
+
+
 def _pre_wordwrap(value: Any, width: Any = 79, *args: Any, **kwargs: Any) -> None:
     wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None)
     text = str(value)
+    lines = len(text) // max(int_arg(width) or 1, 1) + text.count("\n") + 1
+    if lines > MAX_WRAPPED_LINES:
+        raise TemplateLimitExceeded(
+            "wrapped_lines",
+            f"The template wraps text into more than {MAX_WRAPPED_LINES:,} lines.",
+        )
     # At worst every character is a line of its own.
     extra = (len(text) + 1) * len(wrapstring if isinstance(wrapstring, str) else "\n")
     check_growth("a wrapped string", len(text) + extra)
