@@ -3,8 +3,9 @@
 Wrong tokens are rate limited per client address (FAILURE_LIMIT). Only failures are
 counted, and a valid token is always let in: offices share one address, and one person's
 stale key must not lock out their colleagues. Keys are 256-bit random strings, so the limit
-is not what stops guessing; it keeps a flood of wrong tokens from costing a lookup each for
-as long as it lasts, and makes it stand out.
+is not what stops guessing; it answers a flood of wrong tokens with 429s that tell a
+misconfigured client (or a script) to back off, and makes the flood stand out. Each wrong
+token is still checked (a lookup, or Entra's validation) before it is counted.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request
 from flask_cors import CORS
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_smorest import abort
 from limits import parse
 from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from connector.db import get_session
 from connector.orgs import service
@@ -86,9 +87,9 @@ def authenticate_request() -> User | None:
 
 def _count_failure() -> None:
     """Charge a wrong token to the client's address; past FAILURE_LIMIT, answer 429."""
-    strategy = current_app.extensions["connector.auth_limiter"].limiter
+    strategy: MovingWindowRateLimiter = current_app.extensions["connector.auth_limiter"]
     # The client as ProxyFix gives it when proxies are trusted, else the peer.
-    address = get_remote_address() or "unknown"
+    address = request.remote_addr or "unknown"
     try:
         if strategy.hit(FAILURE_LIMIT, _FAILURES, address):
             return
@@ -126,27 +127,23 @@ def login_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-def _failure_limiter(app: Flask) -> Limiter:
-    """flask-limiter's storage, for counting wrong tokens: Redis when configured (shared by
-    all workers), else this process's memory (one worker, as `serve` then runs)."""
+def _failure_limiter(app: Flask) -> MovingWindowRateLimiter:
+    """A moving window of wrong tokens per address, kept by `limits` (flask-limiter's storage
+    and strategies; flask-limiter itself would add three hooks to every request for limits
+    we do not have): in Redis when configured (shared by all workers), else in this
+    process's memory (one worker, as `serve` then runs)."""
     redis_url = app.config["REDIS_URL"]
-    options: dict[str, str | int] = {}
     if redis_url:
-        options = {
-            "key_prefix": f"{app.config['REDIS_PREFIX']}limits",
-            "socket_connect_timeout": 2,
-            "socket_timeout": 2,
-            "wrap_exceptions": True,
-        }
-    # No limits of its own (default_limits is empty): _count_failure charges failures only.
-    return Limiter(
-        get_remote_address,
-        app=app,
-        storage_uri=redis_url or "memory://",
-        storage_options=options,
-        strategy="moving-window",
-        default_limits=[],
-    )
+        storage = storage_from_string(
+            redis_url,
+            key_prefix=f"{app.config['REDIS_PREFIX']}limits",
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            wrap_exceptions=True,
+        )
+    else:
+        storage = storage_from_string("memory://")
+    return MovingWindowRateLimiter(storage)
 
 
 def init_app(app: Flask) -> None:
