@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import flask_smorest
 from apispec import BasePlugin
@@ -10,7 +10,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, Request
 from flask_smorest import abort
 from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
@@ -22,6 +22,7 @@ from connector.json_input import (
     reject,
     text_problem,
 )
+from connector.requires_one_of import RequiresOneOf
 
 API_PREFIX = "/api/v1"
 
@@ -38,24 +39,6 @@ class ErrorSchema(SmorestErrorSchema):
     sign_in_url = fields.String(
         metadata={"description": "With consent_required: where the user allows it"}
     )
-
-
-class RequiresOneOf(Schema):
-    """A schema that needs at least one of some fields (say a title, or the email to take
-    it from): it says so when loading, and the OpenAPI document says so too (anyOf)."""
-
-    required_one_of: ClassVar[tuple[str, ...]] = ()
-    required_one_of_message: ClassVar[str] = ""
-
-    @validates_schema
-    def _one_of(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if self.required_one_of and not any(name in data for name in self.required_one_of):
-            names = " or ".join(f"'{self._data_key(n)}'" for n in self.required_one_of)
-            raise ValidationError(self.required_one_of_message or f"Give {names}.")
-
-    @classmethod
-    def _data_key(cls, name: str) -> str:
-        return cls._declared_fields[name].data_key or name
 
 
 class RequiresOneOfPlugin(BasePlugin):

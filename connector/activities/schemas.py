@@ -6,9 +6,9 @@ import datetime as dt
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from connector.api import RequiresOneOf
 from connector.ids import ID_TEXT
 from connector.lookup.schemas import ActivityOut, RecordRefSchema
+from connector.requires_one_of import RequiresOneOf
 
 # What intake's b64decode(validate=True) takes: the document states the same rule.
 BASE64 = validate.Regexp(

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_smorest import abort
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -168,13 +169,11 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
     problems = addon.event_problems(event)
     if problems:
         # Google sends objects where objects go: anything else is not an add-on event.
-        return jsonify(
-            code=400, status="Bad Request", message="This is not an add-on event.", errors=problems
-        ), 400
+        abort(400, message="This is not an add-on event.", errors=problems)
     try:
         user_or_address = _authenticate(event)
     except Unauthorized:
-        return jsonify(code=401, status="Unauthorized", message="Unauthorized."), 401
+        abort(401, message="Unauthorized.")
     is_trigger = kind != "action"
     if not isinstance(user_or_address, User):
         access = cards.no_access_card(

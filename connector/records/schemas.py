@@ -7,10 +7,10 @@ from decimal import Decimal
 from marshmallow import Schema, fields, validate
 
 from connector.activities.schemas import EmailIn
-from connector.api import RequiresOneOf
 from connector.ids import ID_TEXT, Id, WholeNumber
 from connector.lookup.schemas import RecordRefSchema, domain_name, email_address
 from connector.records.models import LeadStage, TicketPriority, TicketStatus
+from connector.requires_one_of import RequiresOneOf
 
 NAME = validate.Length(min=1, max=200)
 TITLE = validate.Length(min=1, max=300)
