@@ -139,6 +139,24 @@ def test_email_without_message_id_is_still_idempotent(app, caller) -> None:
     assert counts(app)[0] == 1
 
 
+def test_emails_without_message_id_that_differ_in_attachments_are_two(app, caller) -> None:
+    # The March and the April invoice: same sender, subject, date and text.
+    contact = create_contact(caller)
+    records = [{"type": "contact", "id": contact["id"]}]
+    logged = []
+    for month in ("march", "april", "march"):
+        content = base64.b64encode(f"%PDF-1.4 {month}".encode()).decode()
+        attachment = {"filename": f"{month}.pdf", "content_base64": content}
+        body = email_json(records, attachments=[attachment])
+        del body["message_id"]
+        response = caller.post("/api/v1/emails", json=body)
+        assert response.status_code in (200, 201), response.json
+        logged.append((response.json["already_logged"], response.json["activity"]["id"]))
+    assert [already for already, _ in logged] == [False, False, True]
+    assert logged[0][1] != logged[1][1] and logged[2][1] == logged[0][1]
+    assert counts(app)[0] == 2
+
+
 def test_logged_status_by_message_id(caller) -> None:
     contact = create_contact(caller)
     assert caller.get("/api/v1/emails/logged?message_id=<m1@globex.test>").json == {

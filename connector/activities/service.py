@@ -47,15 +47,22 @@ def check_records(ctx: Ctx, refs: Sequence[RecordRef]) -> list[RecordRef]:
 
 
 def fingerprint_message_id(email: EmailData) -> str:
-    """A stable stand-in for a missing Message-ID, so that logging stays idempotent."""
-    material = "\x1f".join(
-        [
-            email.from_email or "",
-            email.subject,
-            email.date.isoformat() if email.date else "",
-            email.body_text,
-        ]
-    )
+    """A stable stand-in for a missing Message-ID, so that logging stays idempotent.
+
+    Two emails that differ only in their attachments (the March and the April invoice) are
+    two emails: each attachment's name and content count. An email without attachments
+    keeps the fingerprint it always had, so logging it again still finds it.
+    """
+    parts = [
+        email.from_email or "",
+        email.subject,
+        email.date.isoformat() if email.date else "",
+        email.body_text,
+    ]
+    parts += [
+        f"{a.filename}:{hashlib.sha256(a.content).hexdigest()}" for a in email.attachments
+    ]
+    material = "\x1f".join(parts)
     return f"<{hashlib.sha256(material.encode()).hexdigest()[:40]}@fingerprint.connector>"
 
 
