@@ -23,7 +23,7 @@ from connector import create_app
 from connector.db import session_scope
 from connector.models import Contact
 
-from .conftest import base_config
+from .conftest import base_config, unavailable
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 LOCAL = "http://127.0.0.1:8000"
@@ -188,14 +188,14 @@ def backup_commands() -> dict[str, list[str]]:
     return found
 
 
+# PostgreSQL's own tools: on the PostgreSQL backend only.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_the_backup_and_restore_commands_round_trip(
     app, backend: str, runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The README's pg_dump and pg_restore, on the test's database and a scratch one."""
-    if backend != "postgres":
-        pytest.skip("PostgreSQL's tools")
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
-        pytest.skip("pg_dump and pg_restore are not installed")
+        unavailable("pg_dump and pg_restore", FileNotFoundError("not on PATH"))
     monkeypatch.chdir(tmp_path)
     demo_key(runner)
     source = sa.engine.make_url(app.config["DATABASE_URL"])
