@@ -59,9 +59,7 @@ def fingerprint_message_id(email: EmailData) -> str:
         email.date.isoformat() if email.date else "",
         email.body_text,
     ]
-    parts += [
-        f"{a.filename}:{hashlib.sha256(a.content).hexdigest()}" for a in email.attachments
-    ]
+    parts += [f"{a.filename}:{hashlib.sha256(a.content).hexdigest()}" for a in email.attachments]
     material = "\x1f".join(parts)
     return f"<{hashlib.sha256(material.encode()).hexdigest()[:40]}@fingerprint.connector>"
 
