@@ -20,7 +20,7 @@ from connector.accounts import sending
 from connector.context import Ctx
 from connector.db import get_session
 from connector.errors import ServiceError
-from connector.gmail import addon, cards
+from connector.gmail import addon, cards, events
 from connector.gmail.gmail_api import GmailClient, GmailError
 from connector.gmail.tokens import GoogleTokenVerifier, InvalidToken, google_certificates
 from connector.orgs.models import User
@@ -166,7 +166,7 @@ def _problem(error: Exception) -> str:
 def _handle(kind: str, name: str = "") -> ResponseReturnValue:
     # Not JSON (or too deep, or not text) is a 400 in the one error shape, from get_json.
     event = request.get_json(force=True)
-    problems = addon.event_problems(event)
+    problems = events.event_problems(event)
     if problems:
         # Google sends objects where objects go: anything else is not an add-on event.
         abort(400, message="This is not an add-on event.", errors=problems)
