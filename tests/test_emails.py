@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
+import pytest
 import sqlalchemy as sa
 
 from connector.activities.models import Activity, ActivityLink, Attachment
@@ -294,3 +297,38 @@ def test_raw_mime_for_an_id_past_any_row_is_400(app, caller) -> None:
     )
     assert response.status_code == 400 and "record" in str(response.json["errors"])
     assert counts(app) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_clients_adding_one_record_to_a_logged_email_at_once_make_one_link(
+    app, backend, caller
+) -> None:
+    """20 clients add the same new record to an already-logged email at the same moment."""
+    contact = create_contact(caller)
+    lead = create_lead(caller, contact_id=contact["id"])
+    first = caller.post(
+        "/api/v1/emails", json=email_json([{"type": "contact", "id": contact["id"]}])
+    )
+    assert first.status_code == 201
+    body = email_json([{"type": "lead", "id": lead["id"]}])
+    start = threading.Barrier(20)
+
+    def add() -> tuple[int, bool]:
+        client = app.test_client()
+        start.wait(timeout=30)
+        response = client.post("/api/v1/emails", json=body, headers=caller.headers)
+        return response.status_code, response.json.get("already_logged", False)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda _: add(), range(20)))
+    assert all(status in (200, 201) for status, _ in answers), answers
+    # Exactly one request wrote the link; every other one found it there.
+    assert sorted(already for _, already in answers) == [False] + [True] * 19
+    with session_scope(app) as session:
+        links = session.scalars(
+            sa.select(ActivityLink).where(
+                ActivityLink.record_type == "lead", ActivityLink.record_id == lead["id"]
+            )
+        ).all()
+    assert len(links) == 1
+    assert counts(app)[0] == 1

@@ -136,13 +136,41 @@ def log_email(ctx: Ctx, email: EmailData, refs: Sequence[RecordRef]) -> LogResul
 
 def _link(ctx: Ctx, activity: Activity, records: list[RecordRef], created: bool) -> LogResult:
     existing = {RecordRef(link.record_type, link.record_id) for link in activity.links}
-    newly = [r for r in records if r not in existing]
-    for ref in newly:
-        activity.links.append(
-            ActivityLink(organization_id=ctx.org_id, record_type=ref.type, record_id=ref.id)
+    newly: list[RecordRef] = []
+    if created:
+        # A new activity: no one else can have linked it yet.
+        newly = [r for r in records if r not in existing]
+        activity.links.extend(
+            ActivityLink(organization_id=ctx.org_id, record_type=r.type, record_id=r.id)
+            for r in newly
         )
-    ctx.session.flush()
-    return LogResult(activity, created, newly, [r for r in records if r in existing])
+        ctx.session.flush()
+    else:
+        for ref in (r for r in records if r not in existing):
+            if _insert_link(ctx, activity, ref):
+                newly.append(ref)
+        # The links others made while we inserted ours are in the database, not in memory.
+        ctx.session.expire(activity, ["links"])
+    return LogResult(activity, created, newly, [r for r in records if r not in newly])
+
+
+def _insert_link(ctx: Ctx, activity: Activity, ref: RecordRef) -> bool:
+    """Link a logged email to one more record; False when a concurrent request just did.
+
+    Several clients adding the same record to the same email at once race on the link's
+    unique constraint: the losers' inserts roll back to a savepoint, and the record is
+    linked all the same (insert-or-ignore, portable across SQLite and PostgreSQL).
+    """
+    link = ActivityLink(
+        organization_id=ctx.org_id, activity_id=activity.id, record_type=ref.type, record_id=ref.id
+    )
+    try:
+        with ctx.session.begin_nested():
+            ctx.session.add(link)
+            ctx.session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def add_note(ctx: Ctx, body: str, refs: Sequence[RecordRef], subject: str = "") -> Activity:
