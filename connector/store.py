@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import Flask
+
+
+class StoreUnavailable(Exception):
+    """The shared store could not be reached, or did not answer in time."""
 
 
 class SharedStore(Protocol):
@@ -72,6 +76,8 @@ class MemoryStore:
 
 
 class RedisStore:
+    """Redis, with each failure (refused, timed out after 2 s, reset) as StoreUnavailable."""
+
     def __init__(self, url: str, prefix: str = "connector:") -> None:
         import redis
 
@@ -79,22 +85,33 @@ class RedisStore:
             url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30
         )
         self._prefix = prefix
+        self._errors = (redis.RedisError, OSError)
+
+    def _call(self, command: str, key: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, command)(self._prefix + key, *args, **kwargs)
+        except self._errors as exc:
+            raise StoreUnavailable(f"Redis {command} failed: {exc}") from exc
 
     def get(self, key: str) -> bytes | None:
-        return self._client.get(self._prefix + key)
+        value: bytes | None = self._call("get", key)
+        return value
 
     def set(self, key: str, value: bytes, expires_in: float | None = None) -> None:
         px = None if expires_in is None else max(1, int(expires_in * 1000))
-        self._client.set(self._prefix + key, value, px=px)
+        self._call("set", key, value, px=px)
 
     def delete(self, key: str) -> None:
-        self._client.delete(self._prefix + key)
+        self._call("delete", key)
 
     def incr(self, key: str, amount: int = 1) -> int:
-        return int(self._client.incr(self._prefix + key, amount))
+        return int(self._call("incr", key, amount))
 
     def ping(self) -> None:
-        self._client.ping()
+        try:
+            self._client.ping()
+        except self._errors as exc:
+            raise StoreUnavailable(f"Redis ping failed: {exc}") from exc
 
 
 def create_store(redis_url: str | None, prefix: str) -> SharedStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,9 @@ from connector.records.service import (
     get_record,
     propose_contact,
 )
-from connector.store import SharedStore
+from connector.store import SharedStore, StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 MAX_LOOKUP_ADDRESSES = 50
 OPEN_ITEMS_LIMIT = 20
@@ -76,7 +79,12 @@ def track_writes(factory: sessionmaker[Session], store: SharedStore) -> None:
     @event.listens_for(factory, "after_commit")
     def _invalidate(session: Session) -> None:
         for org_id in session.info.pop("touched_orgs", set()):
-            invalidate_org(store, org_id)
+            try:
+                invalidate_org(store, org_id)
+            except StoreUnavailable as exc:
+                # The write is committed; the cache is optional. Answers cached before it
+                # expire within LOOKUP_CACHE_SECONDS, which bounds how stale one can be.
+                log.warning("Lookup cache of organization %s not invalidated: %s", org_id, exc)
 
     @event.listens_for(factory, "after_rollback")
     def _forget(session: Session) -> None:
@@ -230,18 +238,37 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         raise InvalidInput(
             f"At most {MAX_LOOKUP_ADDRESSES} addresses in one lookup.", {"email": ["too many"]}
         )
-    generation = ctx.store.get(_generation_key(ctx.org_id))
+    try:
+        generation = ctx.store.get(_generation_key(ctx.org_id))
+    except StoreUnavailable as exc:
+        # The cache is optional: answer from the database, without waiting on the store again.
+        log.warning("Lookup without the cache: %s", exc)
+        return [_lookup_one(ctx, address) for address in cleaned]
     answers = []
+    cache = True
     for address in cleaned:
         key = _answer_key(ctx.org_id, generation, address)
-        cached = ctx.store.get(key)
+        cached = _cached(ctx, key) if cache else None
         if cached is not None:
             answers.append(json.loads(cached))
             continue
         answer = _lookup_one(ctx, address)
-        ctx.store.set(key, json.dumps(answer).encode(), ctx.settings.lookup_cache_seconds)
+        if cache:
+            try:
+                ctx.store.set(key, json.dumps(answer).encode(), ctx.settings.lookup_cache_seconds)
+            except StoreUnavailable as exc:
+                log.warning("Lookup answers not cached: %s", exc)
+                cache = False
         answers.append(answer)
     return answers
+
+
+def _cached(ctx: Ctx, key: str) -> bytes | None:
+    try:
+        return ctx.store.get(key)
+    except StoreUnavailable as exc:
+        log.warning("Lookup cache unreadable: %s", exc)
+        return None
 
 
 # Search ----------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Redis is optional for the records: with it killed, emails log and lookups answer.
+
+The Redis here is a process of the test's own, on a free loopback port, never the shared one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from connector import create_app
+from connector.db import session_scope
+from connector.orgs import service as orgs
+from tests.conftest import Caller, base_config, unavailable
+from tests.helpers import create_contact, email_json
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    server = shutil.which("redis-server")
+    if server is None:
+        unavailable("redis-server", FileNotFoundError("not on PATH"))
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the test's redis-server did not start")
+            time.sleep(0.05)
+    yield process, url
+    process.kill()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def app_on_own_redis(own_redis, tmp_path: Path, sqlite_template: Path) -> Iterator[Flask]:
+    _process, url = own_redis
+    path = tmp_path / "connector.sqlite3"
+    shutil.copy(sqlite_template, path)
+    app = create_app(base_config(DATABASE_URL=f"sqlite:///{path}", REDIS_URL=url))
+    yield app
+    app.extensions["connector.engine"].dispose()
+
+
+def make_caller(app: Flask) -> Caller:
+    with session_scope(app) as session:
+        org = orgs.get_or_create_org(session, "Acme")
+        user = orgs.create_user(session, org, "ann@acme.test", "Ann")
+        key = orgs.issue_key(session, user, "test")
+        return Caller(app.test_client(), user.id, org.id, user.email, key)
+
+
+def test_emails_log_and_lookups_answer_with_redis_killed(app_on_own_redis, own_redis) -> None:
+    process, _url = own_redis
+    caller = make_caller(app_on_own_redis)
+    contact = create_contact(caller)
+    records = [{"type": "contact", "id": contact["id"]}]
+    lookup = "/api/v1/lookup?email=hank@globex.test"
+    assert caller.get(lookup).json["results"][0]["activities"] == []  # now cached
+
+    process.kill()
+    process.wait(timeout=10)
+
+    logged = caller.post("/api/v1/emails", json=email_json(records))
+    assert logged.status_code == 201, logged.json
+    again = caller.post("/api/v1/emails", json=email_json(records))
+    assert again.status_code == 200 and again.json["already_logged"] is True
+    answer = caller.get(lookup)
+    assert answer.status_code == 200, answer.json
+    # From the database, not the cache taken before: the logged email is there.
+    [activity] = answer.json["results"][0]["activities"]
+    assert activity["subject"] == "Quote for 50 seats"
+    other = email_json(records, message_id="<m2@globex.test>", subject="Second")
+    assert caller.post("/api/v1/emails", json=other).status_code == 201
+    assert len(caller.get(lookup).json["results"][0]["activities"]) == 2
