@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -71,7 +74,12 @@ def get_session() -> Session:
 def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
-        session.close()
+        try:
+            session.close()
+        except Exception:
+            # A connection lost mid-outage can fail to close; the answer is already made
+            # (a 503), and raising here would turn it into the server's own HTML 500.
+            log.warning("Closing the request's database session failed", exc_info=True)
 
 
 @contextmanager

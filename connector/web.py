@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from connector.auth import current_user
 from connector.context import Ctx, Settings
@@ -12,7 +16,14 @@ from connector.errors import ServiceError
 from connector.json_input import Request
 from connector.lookup.service import track_writes
 from connector.records.addresses import FreeMailDomains
-from connector.store import get_store
+from connector.store import StoreUnavailable, get_store
+
+log = logging.getLogger(__name__)
+
+# How long a client should wait before trying again after an outage.
+RETRY_AFTER_SECONDS = 5
+# PostgreSQL's read_only_sql_transaction: a standby, or default_transaction_read_only.
+_READ_ONLY = "25006"
 
 
 def service_ctx() -> Ctx:
@@ -47,6 +58,44 @@ _STATUS_NAMES = {
 }
 
 
+def is_outage(error: DBAPIError) -> bool:
+    """A database that cannot be reached, dropped the connection, or refuses writes: the
+    service, not the request, is at fault, and the same request may succeed soon."""
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return True
+    return getattr(error.orig, "sqlstate", None) == _READ_ONLY
+
+
+def _unavailable(what: str) -> ResponseReturnValue:
+    body = {
+        "code": 503,
+        "status": "Service Unavailable",
+        "message": f"The {what} is unavailable right now; nothing was saved. Try again in a "
+        "few seconds.",
+    }
+    return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _database_error(error: DBAPIError) -> ResponseReturnValue:
+    if not is_outage(error):
+        raise error  # a bug: the 500 handler logs it
+    log.warning("Database unavailable: %s", error.orig)
+    _roll_back()
+    return _unavailable("database")
+
+
+def _store_error(error: StoreUnavailable) -> ResponseReturnValue:
+    log.warning("Shared store unavailable: %s", error)
+    _roll_back()
+    return _unavailable("shared store")
+
+
+def _roll_back() -> None:
+    # Nothing of the request is kept; a connection already gone is replaced by the pool.
+    with contextlib.suppress(DBAPIError):
+        get_session().rollback()
+
+
 def init_app(app: Flask) -> None:
     # Every JSON body, API or add-on, is loaded by the same rules (connector.json_input).
     app.request_class = Request
@@ -58,3 +107,6 @@ def init_app(app: Flask) -> None:
     )
     track_writes(app.extensions["connector.sessionmaker"], get_store(app))
     app.register_error_handler(ServiceError, _service_error)
+    # Outages are a 503 with Retry-After, in the one error shape, never a 500.
+    app.register_error_handler(DBAPIError, _database_error)
+    app.register_error_handler(StoreUnavailable, _store_error)

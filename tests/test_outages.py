@@ -1,4 +1,5 @@
-"""Redis is optional for the records: with it killed, emails log and lookups answer.
+"""Outages: Redis is optional for the records (with it killed, emails log and lookups
+answer), and a database that is unreachable or read-only is a 503 with Retry-After.
 
 The Redis here is a process of the test's own, on a free loopback port, never the shared one.
 """
@@ -19,6 +20,7 @@ from flask import Flask
 from connector import create_app
 from connector.db import session_scope
 from connector.orgs import service as orgs
+from connector.orgs.service import KEY_PREFIX
 from tests.conftest import Caller, base_config, unavailable
 from tests.helpers import create_contact, email_json
 
@@ -99,3 +101,44 @@ def test_emails_log_and_lookups_answer_with_redis_killed(app_on_own_redis, own_r
     other = email_json(records, message_id="<m2@globex.test>", subject="Second")
     assert caller.post("/api/v1/emails", json=other).status_code == 201
     assert len(caller.get(lookup).json["results"][0]["activities"]) == 2
+
+
+# The database: unreachable or read-only is a 503 with Retry-After, never a 500 ------------
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "connector.sqlite3"
+    app = create_app(base_config(DATABASE_URL=f"sqlite:///{missing}"))
+    client = app.test_client()
+    headers = {"Authorization": "Bearer " + KEY_PREFIX + "x" * 40}
+    for response in (
+        client.get("/api/v1/me", headers=headers),
+        client.post("/api/v1/notes", json={"body": "x", "records": []}, headers=headers),
+    ):
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.headers["Retry-After"] == "5"
+        body = response.json
+        assert (body["code"], body["status"]) == (503, "Service Unavailable")
+        assert "Try again" in body["message"]
+    assert client.get("/readyz").status_code == 503
+    app.extensions["connector.engine"].dispose()
+
+
+def test_a_read_only_database_answers_reads_and_503_for_writes(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    path = tmp_path / "connector.sqlite3"
+    shutil.copy(sqlite_template, path)
+    writable = create_app(base_config(DATABASE_URL=f"sqlite:///{path}"))
+    caller = make_caller(writable)
+    contact = create_contact(caller)
+    writable.extensions["connector.engine"].dispose()
+
+    read_only = create_app(base_config(DATABASE_URL=f"sqlite:///file:{path}?mode=ro&uri=true"))
+    caller.client = read_only.test_client()
+    assert caller.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
+    note = {"body": "Called back", "records": [{"type": "contact", "id": contact["id"]}]}
+    response = caller.post("/api/v1/notes", json=note)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
+    read_only.extensions["connector.engine"].dispose()
