@@ -19,6 +19,7 @@ from typing import Any
 
 from connector.activities.email_data import AttachmentData, EmailData
 from connector.activities.html_text import html_to_text, sanitize_html, text_to_html
+from connector.activities.models import Activity, Attachment
 from connector.errors import InvalidInput
 from connector.records.addresses import normalize_email
 from connector.text import UNSTORABLE
@@ -105,10 +106,18 @@ def _aware(date: dt.datetime | None) -> dt.datetime | None:
     return date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
 
 
-# What the activity's columns hold. PostgreSQL refuses a longer value, so what a header
-# or the formatting of an address makes longer is cut to fit.
-_HEADER_LENGTH = 998
-_TYPE_LENGTH = 200
+def _length(column: Any) -> int:
+    length: int = column.property.columns[0].type.length
+    return length
+
+
+# What the columns hold, read from them so that the two cannot drift apart. PostgreSQL
+# refuses a longer value, so what a header or the formatting of an address makes longer
+# is cut to fit.
+_HEADER_LENGTH = _length(Activity.subject)
+_TYPE_LENGTH = _length(Attachment.content_type)
+_FILENAME_LENGTH = _length(Attachment.filename)
+_CONTENT_ID_LENGTH = _length(Attachment.content_id)
 
 
 def _fitted(email: EmailData) -> EmailData:
@@ -177,14 +186,14 @@ def _filename(part: Message, index: int) -> str:
     except (HeaderParseError, ValueError, LookupError):
         name = None
     if name:
-        return " ".join(readable(str(name)).split())[:500]
+        return " ".join(readable(str(name)).split())[:_FILENAME_LENGTH]
     subtype = part.get_content_subtype() or "bin"
-    return readable(f"attachment-{index}.{subtype}")[:500]
+    return readable(f"attachment-{index}.{subtype}")[:_FILENAME_LENGTH]
 
 
 def _content_id(part: Message) -> str | None:
     value = part.get("Content-ID")
-    return readable(str(value)).strip().strip("<>")[:500] or None if value else None
+    return readable(str(value)).strip().strip("<>")[:_CONTENT_ID_LENGTH] or None if value else None
 
 
 def _message_bytes(message: Message) -> bytes:
