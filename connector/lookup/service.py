@@ -238,37 +238,23 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         raise InvalidInput(
             f"At most {MAX_LOOKUP_ADDRESSES} addresses in one lookup.", {"email": ["too many"]}
         )
+    answers: list[dict[str, Any]] = []
     try:
         generation = ctx.store.get(_generation_key(ctx.org_id))
+        for address in cleaned:
+            key = _answer_key(ctx.org_id, generation, address)
+            cached = ctx.store.get(key)
+            if cached is not None:
+                answers.append(json.loads(cached))
+                continue
+            answers.append(_lookup_one(ctx, address))
+            ctx.store.set(key, json.dumps(answers[-1]).encode(), ctx.settings.lookup_cache_seconds)
     except StoreUnavailable as exc:
-        # The cache is optional: answer from the database, without waiting on the store again.
+        # The cache is optional: the rest comes from the database, without waiting on the
+        # store again (a hung Redis costs its 2 s timeout once, not once per address).
         log.warning("Lookup without the cache: %s", exc)
-        return [_lookup_one(ctx, address) for address in cleaned]
-    answers = []
-    cache = True
-    for address in cleaned:
-        key = _answer_key(ctx.org_id, generation, address)
-        cached = _cached(ctx, key) if cache else None
-        if cached is not None:
-            answers.append(json.loads(cached))
-            continue
-        answer = _lookup_one(ctx, address)
-        if cache:
-            try:
-                ctx.store.set(key, json.dumps(answer).encode(), ctx.settings.lookup_cache_seconds)
-            except StoreUnavailable as exc:
-                log.warning("Lookup answers not cached: %s", exc)
-                cache = False
-        answers.append(answer)
+        answers += [_lookup_one(ctx, address) for address in cleaned[len(answers) :]]
     return answers
-
-
-def _cached(ctx: Ctx, key: str) -> bytes | None:
-    try:
-        return ctx.store.get(key)
-    except StoreUnavailable as exc:
-        log.warning("Lookup cache unreadable: %s", exc)
-        return None
 
 
 # Search ----------------------------------------------------------------------
