@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Flask, Response, g, render_template, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from connector.errors import ServiceError
@@ -104,8 +104,9 @@ def error_page(
 
 def _http_error_page(error: HTTPException) -> Response:
     status = error.code or 500
-    if status >= 500:
+    if status >= 500 and not isinstance(error, ServiceUnavailable):
         # Never show what went wrong inside: the log has it (Flask logs before this runs).
+        # A 503 says only that a dependency is away and when to try again.
         message = "Something went wrong on our side. It has been logged; try again later."
     else:
         message = error.description or error.name

@@ -8,6 +8,7 @@ import logging
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import ServiceUnavailable
 
 from connector.auth import current_user
 from connector.context import Ctx, Settings
@@ -67,13 +68,13 @@ def is_outage(error: DBAPIError) -> bool:
 
 
 def _unavailable(what: str) -> ResponseReturnValue:
-    body = {
-        "code": 503,
-        "status": "Service Unavailable",
-        "message": f"The {what} is unavailable right now; nothing was saved. Try again in a "
-        "few seconds.",
-    }
-    return jsonify(body), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    """A 503 handled as any HTTP error is: the JSON error shape for the API and the add-ins,
+    an HTML page for a browser, with Retry-After on both."""
+    message = f"The {what} is unavailable right now; nothing was saved. Try again in a few seconds."
+    error = ServiceUnavailable(description=message, retry_after=RETRY_AFTER_SECONDS)
+    # What flask-smorest's JSON handler reads (webargs' abort sets the same).
+    error.data = {"message": message, "headers": {"Retry-After": str(RETRY_AFTER_SECONDS)}}
+    return current_app.handle_http_exception(error)
 
 
 def _database_error(error: DBAPIError) -> ResponseReturnValue:

@@ -121,6 +121,13 @@ def test_an_unreachable_database_is_a_503_with_retry_after(tmp_path: Path) -> No
         assert (body["code"], body["status"]) == (503, "Service Unavailable")
         assert "Try again" in body["message"]
     assert client.get("/readyz").status_code == 503
+    # A browser (a signed-in person's account page) gets the same 503 as a page.
+    with client.session_transaction() as session:
+        session["user_id"] = 1
+    page = client.get("/account", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert page.headers["Retry-After"] == "5"
+    assert "Try again" in page.get_data(as_text=True)
     app.extensions["connector.engine"].dispose()
 
 
