@@ -30,6 +30,19 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from exc
+    if not 1 <= value <= 600:
+        raise ConfigError(f"{name} must be between 1 and 600 seconds, not {raw!r}")
+    return value
+
+
 def _environment(environ: Mapping[str, str]) -> str:
     """`development` or `production`, in any case; anything else is a mistake, not development."""
     raw = environ.get("CONNECTOR_ENV", "").strip()
@@ -73,6 +86,9 @@ def load_config(
         "ENV_NAME": env,
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(environ, instance_path, env),
         "DATABASE_URL": database_url,
+        # How long any one wait on PostgreSQL may take (connect, statement, commit, a free
+        # pooled connection) before the request gives up with a 503.
+        "DB_TIMEOUT_SECONDS": _seconds(environ, "CONNECTOR_DB_TIMEOUT_SECONDS", 5.0),
         "REDIS_URL": environ.get("CONNECTOR_REDIS_URL") or None,
         "REDIS_PREFIX": environ.get("CONNECTOR_REDIS_PREFIX", "connector:"),
         "PUBLIC_URL": public_url,

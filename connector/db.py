@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,9 +12,13 @@ from typing import Any
 
 import click
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+from connector import db_deadlines
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,16 @@ class Timestamped:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def make_engine(url: str) -> Engine:
+# How long a SQLite writer waits for another to finish (one process, short transactions).
+SQLITE_BUSY_SECONDS = 30
+# The pool's ping of a connection it hands out: an idle connection answers at once.
+PING_SECONDS = 2.0
+
+
+def make_engine(url: str, timeout_seconds: float = 5.0) -> Engine:
+    """The engine for `url`; with PostgreSQL, every wait is bounded by `timeout_seconds`
+    (connecting, a statement, a commit, a free connection in the pool), so that a database
+    that is down, hung or overloaded answers a request with a 503 within seconds."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # One connection shared by threads for in-memory databases, else each
@@ -47,13 +61,46 @@ def make_engine(url: str) -> Engine:
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            kwargs.update(connect_args={"check_same_thread": False, "timeout": 30})
+            kwargs.update(connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
     else:
-        kwargs.update(pool_pre_ping=True)
+        query = make_url(url).query
+        statement_timeout = f"-c statement_timeout={int(timeout_seconds * 1000)}"
+        # Added to what the URL asks for (a search_path, say), never in its place.
+        asked = _one(query.get("options"))
+        connect_args: dict[str, Any] = {
+            "options": f"{asked} {statement_timeout}" if asked else statement_timeout
+        }
+        if "connect_timeout" not in query:
+            # libpq counts whole seconds, and at least 2.
+            connect_args["connect_timeout"] = max(2, math.ceil(timeout_seconds))
+        kwargs.update(pool_pre_ping=True, pool_timeout=timeout_seconds, connect_args=connect_args)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        # A server that stopped answering enforces no timeout of its own.
+        db_deadlines.guard(engine, timeout_seconds, min(PING_SECONDS, timeout_seconds))
     return engine
+
+
+# PostgreSQL's read_only_sql_transaction: a standby, or default_transaction_read_only.
+_READ_ONLY = "25006"
+
+
+def is_outage(error: BaseException) -> bool:
+    """The database, not the request, is at fault, and the same request may succeed soon:
+    it cannot be reached, dropped the connection, refuses writes, or has no connection free."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return True
+    return getattr(error.orig, "sqlstate", None) == _READ_ONLY
+
+
+def _one(value: str | tuple[str, ...] | None) -> str | None:
+    return value[-1] if isinstance(value, tuple) else value
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -106,13 +153,16 @@ def upgrade_schema(app: Flask, revision: str = "head") -> None:
 
     config = Config()
     config.set_main_option("script_location", str(migrations_path()))
-    with app.extensions["connector.engine"].begin() as connection:
+    # A migration may rightly take minutes on a large table: no request deadline applies.
+    with db_deadlines.unbounded(), app.extensions["connector.engine"].begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], app.config["DB_TIMEOUT_SECONDS"])
     app.extensions["connector.engine"] = engine
     app.extensions["connector.sessionmaker"] = sessionmaker(
         engine, expire_on_commit=False, info={"app": app}

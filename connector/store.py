@@ -75,8 +75,17 @@ class MemoryStore:
         return None
 
 
+# How long a failed Redis is left alone before it is tried again.
+PAUSE_AFTER_FAILURE = 5.0
+
+
 class RedisStore:
-    """Redis, with each failure (refused, timed out after 2 s, reset) as StoreUnavailable."""
+    """Redis, with each failure (refused, timed out after 2 s, reset) as StoreUnavailable.
+
+    After a failure, calls fail at once for a few seconds instead of each waiting out its
+    timeout again: a hung Redis then costs a request its 2 s once in a while, not on
+    every call (the callers fall back to the database, or answer 503 for sign-in state).
+    """
 
     def __init__(self, url: str, prefix: str = "connector:") -> None:
         import redis
@@ -86,11 +95,15 @@ class RedisStore:
         )
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
+        self._failed_until = 0.0
 
     def _call(self, command: str, key: str, *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() < self._failed_until:
+            raise StoreUnavailable(f"Redis failed less than {PAUSE_AFTER_FAILURE:g} s ago")
         try:
             return getattr(self._client, command)(self._prefix + key, *args, **kwargs)
         except self._errors as exc:
+            self._failed_until = time.monotonic() + PAUSE_AFTER_FAILURE
             raise StoreUnavailable(f"Redis {command} failed: {exc}") from exc
 
     def get(self, key: str) -> bytes | None:
@@ -108,9 +121,12 @@ class RedisStore:
         return int(self._call("incr", key, amount))
 
     def ping(self) -> None:
+        if time.monotonic() < self._failed_until:
+            raise StoreUnavailable(f"Redis failed less than {PAUSE_AFTER_FAILURE:g} s ago")
         try:
             self._client.ping()
         except self._errors as exc:
+            self._failed_until = time.monotonic() + PAUSE_AFTER_FAILURE
             raise StoreUnavailable(f"Redis ping failed: {exc}") from exc
 
 

@@ -7,12 +7,13 @@ import logging
 
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import ServiceUnavailable
 
 from connector.auth import current_user
 from connector.context import Ctx, Settings
-from connector.db import get_session
+from connector.db import get_session, is_outage
 from connector.errors import ServiceError
 from connector.json_input import Request
 from connector.lookup.service import track_writes
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 
 # How long a client should wait before trying again after an outage.
 RETRY_AFTER_SECONDS = 5
-# PostgreSQL's read_only_sql_transaction: a standby, or default_transaction_read_only.
-_READ_ONLY = "25006"
 
 
 def service_ctx() -> Ctx:
@@ -37,7 +36,7 @@ def service_ctx() -> Ctx:
 
 
 def _service_error(error: ServiceError) -> ResponseReturnValue:
-    get_session().rollback()
+    _roll_back()
     body: dict[str, object] = {
         "code": error.status_code,
         "status": _STATUS_NAMES.get(error.status_code, "Error"),
@@ -56,15 +55,8 @@ _STATUS_NAMES = {
     409: "Conflict",
     413: "Content Too Large",
     502: "Bad Gateway",
+    503: "Service Unavailable",
 }
-
-
-def is_outage(error: DBAPIError) -> bool:
-    """A database that cannot be reached, dropped the connection, or refuses writes: the
-    service, not the request, is at fault, and the same request may succeed soon."""
-    if isinstance(error, OperationalError) or error.connection_invalidated:
-        return True
-    return getattr(error.orig, "sqlstate", None) == _READ_ONLY
 
 
 def _unavailable(what: str) -> ResponseReturnValue:
@@ -77,10 +69,10 @@ def _unavailable(what: str) -> ResponseReturnValue:
     return current_app.handle_http_exception(error)
 
 
-def _database_error(error: DBAPIError) -> ResponseReturnValue:
+def _database_error(error: SQLAlchemyError) -> ResponseReturnValue:
     if not is_outage(error):
         raise error  # a bug: the 500 handler logs it
-    log.warning("Database unavailable: %s", error.orig)
+    log.warning("Database unavailable: %s", getattr(error, "orig", None) or error)
     _roll_back()
     return _unavailable("database")
 
@@ -110,4 +102,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     # Outages are a 503 with Retry-After, in the one error shape, never a 500.
     app.register_error_handler(DBAPIError, _database_error)
+    # No connection free for the whole pool timeout: the database is slow or hung.
+    app.register_error_handler(PoolTimeout, _database_error)
     app.register_error_handler(StoreUnavailable, _store_error)

@@ -108,3 +108,15 @@ def test_office_frame_ancestors_read_the_environment(tmp_path: Path) -> None:
     hosts = "https://outlook.example.test https://*.office.example.test"
     environ = {"CONNECTOR_OFFICE_FRAME_ANCESTORS": hosts}
     assert load_config(environ, tmp_path)["OFFICE_FRAME_ANCESTORS"] == hosts
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [(None, 5.0), ("", 5.0), ("2.5", 2.5), ("30", 30.0)])
+def test_db_timeout(tmp_path: Path, raw: str | None, seconds: float) -> None:
+    environ = {} if raw is None else {"CONNECTOR_DB_TIMEOUT_SECONDS": raw}
+    assert load_config(environ, tmp_path)["DB_TIMEOUT_SECONDS"] == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "0.5", "601", "-3"])
+def test_db_timeout_must_be_a_sensible_number_of_seconds(tmp_path: Path, raw: str) -> None:
+    with pytest.raises(ConfigError, match="CONNECTOR_DB_TIMEOUT_SECONDS"):
+        load_config({"CONNECTOR_DB_TIMEOUT_SECONDS": raw}, tmp_path)
