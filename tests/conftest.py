@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from connector.db import session_scope, upgrade_schema
 from connector.models import Base
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
+from tests.own_services import OwnPostgres, copy_cluster, own_postgres_folder, start_redis
 
 POSTGRES_URL = os.environ.get(
     "CONNECTOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -169,3 +171,43 @@ def make_caller(app: Flask, client: FlaskClient) -> Any:
 @pytest.fixture
 def caller(make_caller: Any) -> Caller:
     return make_caller()
+
+
+# Servers of a test's own, to break on purpose (tests/own_services.py) ----------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[Path]:
+    """A fresh PostgreSQL data folder, made once; each own_postgres copies it."""
+    folder = own_postgres_folder()
+    try:
+        OwnPostgres.initdb(folder)
+    except (OSError, subprocess.CalledProcessError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        unavailable("PostgreSQL's initdb", error)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres(postgres_template: Path) -> Iterator[OwnPostgres]:
+    """A PostgreSQL server of this test's own, started; stopped and removed afterwards."""
+    server = copy_cluster(postgres_template)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A redis-server of this test's own; killed afterwards."""
+    try:
+        process, url = start_redis(tmp_path)
+    except (OSError, RuntimeError) as error:
+        unavailable("redis-server", error)
+    yield process, url
+    process.kill()
+    process.wait(timeout=10)

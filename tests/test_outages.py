@@ -7,57 +7,27 @@ The Redis here is a process of the test's own, on a free loopback port, never th
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-import redis
+import sqlalchemy as sa
 from flask import Flask
 
 from connector import create_app
-from connector.db import session_scope
+from connector.activities.models import Activity
+from connector.db import make_engine, session_scope, upgrade_schema
+from connector.db_deadlines import CONNECT_PAUSE_SECONDS
 from connector.orgs import service as orgs
 from connector.orgs.service import KEY_PREFIX
-from tests.conftest import Caller, base_config, unavailable
+from tests.conftest import Caller, base_config
 from tests.helpers import create_contact, email_json
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    server = shutil.which("redis-server")
-    if server is None:
-        unavailable("redis-server", FileNotFoundError("not on PATH"))
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-            break
-        except redis.RedisError:
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the test's redis-server did not start")
-            time.sleep(0.05)
-    yield process, url
-    process.kill()
-    process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -78,7 +48,8 @@ def make_caller(app: Flask) -> Caller:
         return Caller(app.test_client(), user.id, org.id, user.email, key)
 
 
-def test_emails_log_and_lookups_answer_with_redis_killed(app_on_own_redis, own_redis) -> None:
+@pytest.mark.parametrize("fault", ["killed", "hung"])
+def test_emails_log_and_lookups_answer_without_redis(app_on_own_redis, own_redis, fault) -> None:
     process, _url = own_redis
     caller = make_caller(app_on_own_redis)
     contact = create_contact(caller)
@@ -86,9 +57,14 @@ def test_emails_log_and_lookups_answer_with_redis_killed(app_on_own_redis, own_r
     lookup = "/api/v1/lookup?email=hank@globex.test"
     assert caller.get(lookup).json["results"][0]["activities"] == []  # now cached
 
-    process.kill()
-    process.wait(timeout=10)
+    if fault == "killed":
+        process.kill()
+        process.wait(timeout=10)
+    else:
+        # Stopped, as a frozen machine: connections open, no answer (the 2 s timeout).
+        process.send_signal(signal.SIGSTOP)
 
+    started = time.monotonic()
     logged = caller.post("/api/v1/emails", json=email_json(records))
     assert logged.status_code == 201, logged.json
     again = caller.post("/api/v1/emails", json=email_json(records))
@@ -101,6 +77,10 @@ def test_emails_log_and_lookups_answer_with_redis_killed(app_on_own_redis, own_r
     other = email_json(records, message_id="<m2@globex.test>", subject="Second")
     assert caller.post("/api/v1/emails", json=other).status_code == 201
     assert len(caller.get(lookup).json["results"][0]["activities"]) == 2
+    # A hung Redis is waited on (2 s) once, then left alone for a while: not per call.
+    assert time.monotonic() - started < 2 * 2 + 3
+    if fault == "hung":
+        process.send_signal(signal.SIGCONT)
 
 
 # The database: unreachable or read-only is a 503 with Retry-After, never a 500 ------------
@@ -149,3 +129,208 @@ def test_a_read_only_database_answers_reads_and_503_for_writes(
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.headers["Retry-After"] == "5"
     read_only.extensions["connector.engine"].dispose()
+
+
+# A PostgreSQL server of the test's own: hung, read-only, restarted ------------------------
+
+# Short, so that the suite stays quick; production's default is 5 s (the same mechanism).
+DB_TIMEOUT = 2.0
+# Every request, whatever the database does, answers within this (a few timeouts).
+ANSWER_WITHIN = 4 * DB_TIMEOUT + 1
+
+
+@pytest.fixture
+def app_on_own_postgres(own_postgres) -> Iterator[Flask]:
+    app = create_app(base_config(DATABASE_URL=own_postgres.url, DB_TIMEOUT_SECONDS=DB_TIMEOUT))
+    upgrade_schema(app)
+    yield app
+    app.extensions["connector.engine"].dispose()
+
+
+def concurrently(calls: list[Callable[[], Any]]) -> list[tuple[Any, float]]:
+    """Each call in a thread of its own, started together: (its answer, seconds taken)."""
+
+    def timed(call: Callable[[], Any]) -> tuple[Any, float]:
+        started = time.monotonic()
+        answer = call()
+        return answer, time.monotonic() - started
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(timed, calls))
+
+
+def served_again(call: Callable[[], Any]) -> None:
+    """Once the database is back, requests are served again within the pause that follows
+    a failed connection (503 until then, never anything else)."""
+    deadline = time.monotonic() + CONNECT_PAUSE_SECONDS + 2
+    while (response := call()).status_code != 200:
+        assert_unavailable(response)
+        assert time.monotonic() < deadline, "not served again after the database came back"
+        time.sleep(0.1)
+
+
+def assert_unavailable(response: Any) -> None:
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["code"] == 503
+
+
+def test_a_hung_database_answers_503_within_seconds(app_on_own_postgres, own_postgres) -> None:
+    app = app_on_own_postgres
+    caller = make_caller(app)
+    contact = create_contact(caller)
+    records = [{"type": "contact", "id": contact["id"]}]
+    second = email_json(records, message_id="<m2@globex.test>", subject="Second")
+    assert caller.post("/api/v1/emails", json=email_json(records)).status_code == 201
+
+    def own(client_caller: Caller) -> Caller:
+        return replace(client_caller, client=app.test_client())
+
+    calls: list[Callable[[], Any]] = [
+        lambda: own(caller).get(f"/api/v1/contacts/{contact['id']}"),
+        lambda: own(caller).post("/api/v1/emails", json=second),
+        lambda: own(caller).get("/api/v1/lookup?email=hank@globex.test"),
+        lambda: app.test_client().get("/readyz"),
+    ]
+    with own_postgres.hung():
+        answers = concurrently(calls)
+        # Once more while still hung: connections are now new ones, which cannot connect.
+        answers += concurrently(calls)
+    for response, seconds in answers:
+        assert_unavailable(response)
+        assert seconds < ANSWER_WITHIN, (response.request.path, seconds)
+    assert "unreachable" in answers[3][0].json["errors"]["database"]
+
+    # Resumed: the pool replaces what the hang broke, and nothing was half-written.
+    served_again(lambda: caller.get(f"/api/v1/contacts/{contact['id']}"))
+    logged = caller.post("/api/v1/emails", json=second)
+    assert logged.status_code in (200, 201), logged.json
+    assert app.test_client().get("/readyz").status_code == 200
+    assert (
+        len(caller.get("/api/v1/lookup?email=hank@globex.test").json["results"][0]["activities"])
+        == 2
+    )
+
+
+@pytest.fixture
+def ann_with_a_contact(app_on_own_postgres) -> tuple[Flask, Caller, dict[str, Any]]:
+    caller = make_caller(app_on_own_postgres)
+    return app_on_own_postgres, caller, create_contact(caller)
+
+
+def test_a_read_only_database_is_not_ready_and_writes_are_503(
+    ann_with_a_contact, own_postgres
+) -> None:
+    app, caller, contact = ann_with_a_contact
+    note = {"body": "Called back", "records": [{"type": "contact", "id": contact["id"]}]}
+
+    own_postgres.set_read_only(True)
+    ready = app.test_client().get("/readyz")
+    assert_unavailable(ready)
+    assert ready.json["errors"]["database"] == "refuses writes (read-only)"
+    assert caller.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
+    assert_unavailable(caller.post("/api/v1/notes", json=note))
+    records = [{"type": "contact", "id": contact["id"]}]
+    assert_unavailable(caller.post("/api/v1/emails", json=email_json(records)))
+
+    own_postgres.set_read_only(False)
+    assert app.test_client().get("/readyz").json == {"status": "ready"}
+    assert caller.post("/api/v1/notes", json=note).status_code == 201
+    assert caller.post("/api/v1/emails", json=email_json(records)).status_code == 201
+
+
+def test_a_stopped_database_is_503_and_a_restarted_one_serves_at_once(
+    ann_with_a_contact, own_postgres
+) -> None:
+    app, caller, contact = ann_with_a_contact
+    own_postgres.stop()
+    started = time.monotonic()
+    assert_unavailable(caller.get(f"/api/v1/contacts/{contact['id']}"))
+    assert_unavailable(app.test_client().get("/readyz"))
+    assert time.monotonic() - started < ANSWER_WITHIN
+    own_postgres.start()
+    # The pooled connections died with the server; the pool's ping replaces them.
+    served_again(lambda: caller.get(f"/api/v1/contacts/{contact['id']}"))
+    for _ in range(3):
+        assert caller.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_every_acknowledged_email_is_logged_exactly_once(app_on_own_postgres, own_postgres) -> None:
+    """Clients retry until they are answered 2xx, as the add-ins do, while the database
+    restarts and hangs under them: each email ends up logged once, none lost or doubled."""
+    app = app_on_own_postgres
+    caller = make_caller(app)
+    contact = create_contact(caller)
+    records = [{"type": "contact", "id": contact["id"]}]
+    clients = 6
+    acknowledged: list[str] = []
+    tried: list[str] = []
+    outages_seen: list[int] = []
+    outages_over = threading.Event()
+    logging_started = threading.Barrier(clients + 1)
+
+    def log_emails(number: int) -> None:
+        own = replace(caller, client=app.test_client())
+        index = 0
+        # Logging goes on until the outages are over, so that they happen under load.
+        while index < 3 or not outages_over.is_set():
+            message_id = f"<c{number}-{index}@globex.test>"
+            tried.append(message_id)
+            body = email_json(records, message_id=message_id, subject=f"Mail {number}/{index}")
+            for _attempt in range(100):
+                response = own.post("/api/v1/emails", json=body)
+                if response.status_code in (200, 201):
+                    acknowledged.append(message_id)
+                    break
+                assert response.status_code == 503, response.get_data(as_text=True)
+                outages_seen.append(503)
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"{message_id} was never acknowledged")
+            index += 1
+            if index == 2:
+                logging_started.wait(timeout=60)
+
+    with ThreadPoolExecutor(clients) as pool:
+        running = [pool.submit(log_emails, n) for n in range(clients)]
+        logging_started.wait(timeout=60)
+        own_postgres.restart()
+        time.sleep(0.3)
+        with own_postgres.hung():
+            time.sleep(DB_TIMEOUT + 1)
+        time.sleep(0.3)
+        outages_over.set()
+        for future in running:
+            future.result()
+
+    assert outages_seen, "the database's outages were not felt: the test proved nothing"
+    assert sorted(acknowledged) == sorted(tried)
+    with session_scope(app) as session:
+        counts = dict(
+            session.execute(
+                sa.select(Activity.message_id, sa.func.count()).group_by(Activity.message_id)
+            ).all()
+        )
+    assert set(counts) == set(acknowledged)
+    assert set(counts.values()) == {1}
+
+
+def test_the_url_s_own_options_are_kept_beside_the_statement_timeout() -> None:
+    engine = make_engine(
+        "postgresql+psycopg://u@127.0.0.1:1/x?options=-csearch_path%3Dcrm&connect_timeout=9", 5
+    )
+    asked: dict[str, Any] = {}
+
+    class Captured(Exception):
+        pass
+
+    @sa.event.listens_for(engine, "do_connect")
+    def capture(_dialect, _record, _cargs, cparams) -> None:
+        asked.update(cparams)
+        raise Captured
+
+    with pytest.raises(Captured):
+        engine.connect()
+    assert asked["options"] == "-csearch_path=crm -c statement_timeout=5000"
+    assert asked["connect_timeout"] == "9"
