@@ -2,7 +2,8 @@
 
 Run as its own process so that the service under test does not share its
 interpreter: python bench/load.py --base http://127.0.0.1:PORT --path /healthz ...
-Prints one JSON object: requests, errors, seconds, throughput, p50/p99 in ms.
+Prints one JSON object: requests, errors, answers by status, seconds, throughput,
+p50/p99 in ms.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def run(
     cycle_lock = threading.Lock()
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
+    statuses: list[dict[int, int]] = [{} for _ in range(concurrency)]
     deadline = time.perf_counter() + seconds
 
     def worker(n: int) -> None:
@@ -49,6 +51,7 @@ def run(
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 response.read()
+                statuses[n][response.status] = statuses[n].get(response.status, 0) + 1
                 if response.status != 200:
                     errors[n] += 1
                 if response.getheader("Connection", "").lower() == "close":
@@ -69,13 +72,19 @@ def run(
         thread.join()
     elapsed = time.perf_counter() - started
     merged = sorted(itertools.chain.from_iterable(latencies))
+    by_status: dict[str, int] = {}
+    for counts in statuses:
+        for status, count in counts.items():
+            by_status[str(status)] = by_status.get(str(status), 0) + count
     return {
         "requests": len(merged),
         "errors": sum(errors),
+        "statuses": by_status,
         "seconds": round(elapsed, 3),
         "throughput_rps": round(len(merged) / elapsed, 1),
         "p50_ms": round(percentile(merged, 0.50) * 1000, 3),
         "p99_ms": round(percentile(merged, 0.99) * 1000, 3),
+        "max_ms": round(merged[-1] * 1000, 3) if merged else float("nan"),
     }
 
 

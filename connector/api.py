@@ -32,8 +32,9 @@ class ErrorSchema(SmorestErrorSchema):
 
     reason = fields.String(
         metadata={
-            "enum": ["consent_required", "send_unconfirmed"],
-            "description": "What a client can act on: sign in again, or look in Sent first",
+            "enum": ["consent_required", "send_unconfirmed", "sent_not_logged"],
+            "description": "What a client can act on: sign in again, look in Sent first, "
+            "or (sent, not logged) never send it again",
         }
     )
     sign_in_url = fields.String(

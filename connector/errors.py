@@ -41,6 +41,21 @@ class PayloadTooLarge(ServiceError):
     status_code = 413
 
 
+class SentNotLogged(ServiceError):
+    """The reply went out, then the records became unavailable: it is not logged. Told
+    apart from an outage's 503 ("nothing was saved, try again"), since sending again
+    would send it twice."""
+
+    status_code = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your reply was sent, but it could not be logged: the records are unavailable "
+            "right now. Do not send it again; log it from Sent once the connector is back.",
+            extra={"reason": "sent_not_logged"},
+        )
+
+
 class UpstreamUnavailable(ServiceError):
     """A provider the request depends on (Graph, Gmail, an identity provider) failed."""
 

@@ -582,6 +582,25 @@ def test_database_failure_is_a_plain_message(addon, monkeypatch) -> None:
     assert "connection refused" not in str(card)
 
 
+def test_an_unreachable_database_is_an_error_card_not_an_http_error(app, addon, tmp_path) -> None:
+    """From the first query (finding the user): Google shows only its own generic error for
+    anything but a card, so an outage is a card that says what happened."""
+    from sqlalchemy.orm import sessionmaker
+
+    from connector.db import make_engine
+
+    addon.gmail.add("m1", mime())
+    gone = make_engine(f"sqlite:///{tmp_path / 'gone' / 'connector.sqlite3'}")
+    app.extensions["connector.sessionmaker"] = sessionmaker(gone)
+    card = pushed(addon.trigger("message", "m1"))
+    assert "unavailable right now; nothing was saved. Try again" in str(card)
+    response = addon.post("/gmail/actions/universal_search", addon.event())
+    assert response.status_code == 200
+    assert (
+        "unavailable right now" in response.json["renderActions"]["action"]["notification"]["text"]
+    )
+
+
 @pytest.fixture
 def consented(app, addon):
     """The user signed in with Google and allowed sending: a stored, encrypted refresh token."""
@@ -677,6 +696,28 @@ def test_send_with_an_unanswered_send_is_unconfirmed_and_not_retried(addon, cons
     assert len(addon.gmail.sent) == 1
     [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
     assert result["activities"] == []
+
+
+def test_a_reply_sent_when_the_records_go_away_says_not_to_send_it_again(
+    addon, consented, monkeypatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from connector.gmail import addon as addon_module
+
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    picker = _template_picker(addon)
+
+    def gone(*_args, **_kwargs):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(addon_module.activities, "log_email", gone)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    notice = body["renderActions"]["action"]["notification"]["text"]
+    assert notice.startswith("Your reply was sent, but it could not be logged")
+    assert "Do not send it again" in notice
+    assert len(addon.gmail.sent) == 1
 
 
 def test_send_when_google_refuses_the_client_is_not_a_sign_in(addon, consented) -> None:

@@ -75,7 +75,11 @@ def test_the_error_schema_has_the_fields_clients_act_on(client) -> None:
     assert {"code", "status", "message", "errors", "reason", "sign_in_url"} == set(
         error["properties"]
     )
-    assert error["properties"]["reason"]["enum"] == ["consent_required", "send_unconfirmed"]
+    assert error["properties"]["reason"]["enum"] == [
+        "consent_required",
+        "send_unconfirmed",
+        "sent_not_logged",
+    ]
 
 
 def test_a_nullable_object_is_null_or_that_object(client) -> None:

@@ -16,7 +16,7 @@ from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity
 from connector.db import session_scope
 from connector.orgs.models import User
-from connector.store import get_store
+from connector.store import RedisStore, get_store
 from tests.fakes.microsoft import CLIENT_ID, TENANT, FakeEntra, FakeGraph, FakeMicrosoftIdP
 from tests.fakes.servers import self_signed_tls, serve
 from tests.helpers import create_contact
@@ -377,3 +377,51 @@ def test_a_template_past_its_bounds_sends_nothing(app, caller, graph) -> None:
     assert response.status_code == 400
     assert "loops run more than 100,000 times" in response.json["message"]
     assert graph.sent == [] and activities(app) == []
+
+
+def test_with_the_shared_store_down_the_stored_refresh_token_serves(
+    app, caller, graph, reply_to
+) -> None:
+    # msal's token cache lives in the shared store; it only saves token requests.
+    link_microsoft(app, caller)
+    app.extensions["connector.store"] = RedisStore("redis://127.0.0.1:1/0")
+    response = caller.post("/api/v1/outlook/replies", json=reply_to)
+    assert response.status_code == 201, response.json
+    [grant] = graph.idp.token_requests
+    assert grant["grant_type"] == "refresh_token"
+    assert len(graph.sent) == 1 and len(activities(app)) == 1
+
+
+@pytest.mark.parametrize("failing", ["logging", "commit"])
+def test_a_reply_sent_when_the_records_go_away_is_not_an_invitation_to_resend(
+    app, caller, graph, reply_to, monkeypatch, failing
+) -> None:
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from connector.outlook import service as outlook_service
+
+    def gone(*_args, **_kwargs):
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    commit = Session.commit
+
+    def commit_fails_once_sent(session: Session) -> None:
+        if graph.sent:
+            gone()
+        commit(session)
+
+    link_microsoft(app, caller)
+    with monkeypatch.context() as patch:
+        if failing == "logging":
+            patch.setattr(outlook_service.activities, "log_email", gone)
+        else:
+            patch.setattr(Session, "commit", commit_fails_once_sent)
+        response = caller.post("/api/v1/outlook/replies", json=reply_to)
+    assert response.status_code == 503, response.json
+    assert response.json["reason"] == "sent_not_logged"
+    assert "Do not send it again" in response.json["message"]
+    assert "Retry-After" not in response.headers
+    assert len(graph.sent) == 1
+    if failing == "logging":
+        assert activities(app) == []

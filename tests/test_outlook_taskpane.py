@@ -11,7 +11,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import sessionmaker
 
+from connector.db import make_engine
 from tests.conftest import IN_CI
 from tests.fakes.servers import serve
 from tests.helpers import create_company, create_contact
@@ -312,3 +314,17 @@ def test_sign_in_through_the_dialog(pane, caller) -> None:
     page.evaluate("(key) => window.__dialog.send(JSON.stringify({ apiKey: key }))", key)
     page.get_by_role("heading", name="Hank Scorpio").wait_for()
     assert page.evaluate("() => window.__dialogClosed") is True
+
+
+def test_an_outage_says_so_and_offers_to_try_again(app, pane, caller, tmp_path) -> None:
+    working = app.extensions["connector.sessionmaker"]
+    # The database goes away: every request of the pane is a 503 with Retry-After.
+    unreachable = make_engine(f"sqlite:///{tmp_path / 'gone' / 'connector.sqlite3'}")
+    app.extensions["connector.sessionmaker"] = sessionmaker(unreachable)
+    page = pane(item())
+    page.get_by_role("alert").wait_for()
+    assert "unavailable right now" in page.get_by_role("alert").inner_text()
+    # It comes back; the user's click loads the sender's card.
+    app.extensions["connector.sessionmaker"] = working
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_role("heading", name="Not in your records").wait_for()

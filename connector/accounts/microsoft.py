@@ -8,6 +8,7 @@ access token fetched by one is reused by the others until it expires.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from connector.accounts.models import LinkedAccount, Provider
 from connector.accounts.sending import ConsentRequired
 from connector.accounts.service import linked_account, msal_cache_key, stored_refresh_token
 from connector.orgs.models import User
-from connector.store import SharedStore
+from connector.store import SharedStore, StoreUnavailable
 
 # Graph's delegated permissions to reply as the user: createReply and updating the
 # draft need Mail.ReadWrite, sending it Mail.Send. Entra reports granted Graph scopes
@@ -32,6 +33,8 @@ _GRAPH_RESOURCE = "https://graph.microsoft.com/"
 CACHE_SECONDS = 90 * 24 * 3600
 # What Entra answers when only the user can fix it, by signing in (and consenting) again.
 # Anything else (invalid_client, temporarily_unavailable, server_error) is ours or Entra's.
+log = logging.getLogger(__name__)
+
 _SIGN_IN_AGAIN = {"invalid_grant", "interaction_required", "consent_required", "login_required"}
 
 
@@ -54,7 +57,12 @@ def load_cache(
     store: SharedStore, cipher: TokenCipher, user_id: int
 ) -> msal.SerializableTokenCache:
     cache = msal.SerializableTokenCache()
-    saved = store.get(msal_cache_key(user_id))
+    try:
+        saved = store.get(msal_cache_key(user_id))
+    except StoreUnavailable as exc:
+        # The cache only saves token requests: the stored refresh token still works.
+        log.warning("msal's token cache is unavailable, redeeming the refresh token: %s", exc)
+        return cache
     # Written under another key: start afresh; the stored refresh token still works.
     if saved is not None:
         with contextlib.suppress(DecryptionError):
@@ -68,9 +76,14 @@ def save_cache(
     if cache.has_state_changed:
         # Kept as long as an unused refresh token lives (90 days), then forgotten; the
         # refresh token in the database still serves after that.
-        store.set(
-            msal_cache_key(user_id), cipher.encrypt(cache.serialize()), expires_in=CACHE_SECONDS
-        )
+        try:
+            store.set(
+                msal_cache_key(user_id),
+                cipher.encrypt(cache.serialize()),
+                expires_in=CACHE_SECONDS,
+            )
+        except StoreUnavailable as exc:
+            log.warning("msal's token cache could not be saved: %s", exc)
 
 
 def msal_app(

@@ -389,9 +389,10 @@ def _link(
                 refresh_token,
             )
             return user
-        except (ConflictError, IntegrityError, OperationalError):
+        except (ConflictError, IntegrityError, OperationalError) as exc:
             db.rollback()
-            if attempt == 2:
+            # A lost connection is an outage (a 503), not a race worth another try.
+            if attempt == 2 or getattr(exc, "connection_invalidated", False):
                 raise
     return None
 

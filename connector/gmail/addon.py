@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connector.accounts.sending import ConsentRequired
 from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.context import Ctx
+from connector.db import is_outage
 from connector.email_templates import service as templates
-from connector.errors import InvalidInput
+from connector.errors import InvalidInput, SentNotLogged
 from connector.gmail import cards
 from connector.gmail.gmail_api import GmailClient
 from connector.lookup import service as lookup
@@ -30,6 +33,7 @@ from connector.records.addresses import normalize_email
 from connector.records.models import Lead, RecordType
 from connector.records.schemas import MAX_REVENUE
 from connector.records.service import RecordRef
+from connector.store import StoreUnavailable
 
 Response = dict[str, Any]
 
@@ -457,12 +461,19 @@ def send_with_template(request: AddonRequest) -> Response:
         request.send_as_user(metadata.thread_id or request.message.thread_id, raw)
     except ConsentRequired:
         return cards.render(push_card=cards.consent_card(request.consent_url))
-    contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
-    if contact is not None:
-        activities.log_email(
-            request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
-        )
-        request.ctx.session.commit()
+    try:
+        contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
+        if contact is not None:
+            activities.log_email(
+                request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
+            )
+            request.ctx.session.commit()
+    except (SQLAlchemyError, StoreUnavailable) as exc:
+        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
+            raise
+        # Sent: the one thing the user must not do now is send it again.
+        request.ctx.session.rollback()
+        return cards.render(notification=SentNotLogged().message, pop=True)
     return cards.render(notification="Reply sent" + (" and logged." if contact else "."), pop=True)
 
 

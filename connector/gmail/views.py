@@ -6,6 +6,7 @@ the one in the event's user ID token. Anything else gets a bare 401.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.accounts import sending
 from connector.context import Ctx
-from connector.db import get_session
+from connector.db import get_session, is_outage
 from connector.errors import ServiceError
 from connector.gmail import addon, cards, events
 from connector.gmail.gmail_api import GmailClient, GmailError
@@ -28,7 +29,7 @@ from connector.orgs.service import find_user
 from connector.record_links import record_link
 from connector.records.models import RecordType
 from connector.records.service import RecordRef
-from connector.store import get_store
+from connector.store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("gmail", __name__, url_prefix="/gmail")
@@ -148,9 +149,17 @@ def _sender(user: User) -> Callable[[str, bytes], dict[str, Any]]:
     return send
 
 
+UNAVAILABLE = (
+    "The records are unavailable right now; nothing was saved. Try again in a few seconds."
+)
+
+
 def _problem(error: Exception) -> str:
     if isinstance(error, ServiceError):
         return error.message
+    if isinstance(error, StoreUnavailable) or is_outage(error):
+        log.warning("Gmail add-on request during an outage: %s", error)
+        return UNAVAILABLE
     if isinstance(error, sending.SendUnconfirmed):
         log.warning("Gmail send unconfirmed: %s", error)
         return (
@@ -198,15 +207,40 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
             body = addon.compose(add_on_request)
         else:
             body = addon.ACTIONS[name](add_on_request)
-    except (ServiceError, GmailError, SQLAlchemyError, KeyError, ValueError) as error:
-        get_session().rollback()
-        text = _problem(error)
-        body = (
-            cards.push(cards.notice_card("Something went wrong", text))
-            if is_trigger
-            else (cards.render(notification=text))
-        )
+    except (
+        ServiceError,
+        GmailError,
+        SQLAlchemyError,
+        StoreUnavailable,
+        KeyError,
+        ValueError,
+    ) as error:
+        _roll_back()
+        body = _error_card(_problem(error), is_trigger)
     return jsonify(body)
+
+
+def _error_card(text: str, is_trigger: bool) -> dict[str, Any]:
+    if is_trigger:
+        return cards.push(cards.notice_card("Something went wrong", text))
+    return cards.render(notification=text)
+
+
+def _roll_back() -> None:
+    # A connection that an outage broke cannot roll back; the pool replaces it.
+    with contextlib.suppress(SQLAlchemyError):
+        get_session().rollback()
+
+
+@bp.errorhandler(SQLAlchemyError)
+@bp.errorhandler(StoreUnavailable)
+def _outage(error: Exception) -> ResponseReturnValue:
+    """An outage met before the add-on's own handling (signing the user in): an error card
+    too, since Google shows only its own generic error for anything but a card."""
+    if not isinstance(error, StoreUnavailable) and not is_outage(error):
+        raise error
+    _roll_back()
+    return jsonify(_error_card(_problem(error), request.endpoint != "gmail.action"))
 
 
 @bp.post("/homepage")

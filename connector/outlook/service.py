@@ -7,11 +7,16 @@ from collections.abc import Callable
 from email.utils import formataddr
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connector.activities import service as activities
 from connector.activities.mime import email_from_fields
 from connector.context import Ctx
+from connector.db import is_outage
 from connector.email_templates.service import render_template
+from connector.errors import SentNotLogged
 from connector.records.service import RecordRef, get_record
+from connector.store import StoreUnavailable
 
 # (Graph message id, reply HTML) -> the draft as sent, in Graph's message shape.
 SendReply = Callable[[str, str], dict[str, Any]]
@@ -51,5 +56,10 @@ def send_reply(
         body_text=rendered["body_text"],
         attachments=[],
     )
-    logged = activities.log_email(ctx, email, [record])
+    try:
+        logged = activities.log_email(ctx, email, [record])
+    except (SQLAlchemyError, StoreUnavailable) as exc:
+        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
+            raise
+        raise SentNotLogged() from exc
     return {**result, "activity_id": logged.activity.id, "records": [record]}

@@ -8,13 +8,21 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.accounts import microsoft
 from connector.accounts.sending import ConsentRequired
 from connector.api import Blueprint
 from connector.auth import login_required
 from connector.context import Ctx
-from connector.errors import Forbidden, InvalidInput, NotFound, UpstreamUnavailable
+from connector.db import is_outage
+from connector.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SentNotLogged,
+    UpstreamUnavailable,
+)
 from connector.outlook import schemas, service
 from connector.outlook.graph import (
     BadMessageId,
@@ -103,7 +111,12 @@ class Replies(MethodView):
                 "Microsoft could not send the reply just now, so nothing was sent. "
                 "Try again in a moment."
             ) from exc
-        ctx.session.commit()
+        try:
+            ctx.session.commit()
+        except SQLAlchemyError as exc:
+            if result["activity_id"] is None or not is_outage(exc):
+                raise
+            raise SentNotLogged() from exc
         return result
 
 

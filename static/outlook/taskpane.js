@@ -96,6 +96,14 @@
     show(h("p", { class: isError ? "error" : "muted", text: message }));
   }
 
+  // What went wrong, in the connector's words, and a way to try again (an outage is
+  // a 503 that says "try again in a few seconds"; so is an unreachable connector).
+  function errorScreen(message, retry) {
+    show(h("div", { class: "panel" },
+      h("p", { class: "error", role: "alert", text: message }),
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "button", text: "Try again", onclick: retry }))));
+  }
+
   function connectScreen(message) {
     const input = h("input", { id: "api-key", type: "password", autocomplete: "off", required: true });
     const form = h("form", { class: "panel", onsubmit: function (event) {
@@ -423,6 +431,11 @@
         return slot(h("div", { class: "panel", role: "region", "aria-label": "Send not confirmed" },
           h("h2", { text: "Not confirmed" }), h("p", { text: e.message })));
       }
+      if (e.data && e.data.reason === "sent_not_logged") {
+        // It went; only the log is missing. Again: no second Send.
+        return slot(h("div", { class: "panel", role: "region", "aria-label": "Sent, not logged" },
+          h("h2", { text: "Sent, not logged" }), h("p", { text: e.message })));
+      }
       throw e;
     }
     toast(sent.activity_id ? "Reply sent and logged." : "Reply sent.");
@@ -502,7 +515,7 @@
       return pickerScreen(state.people);
     } catch (error) {
       if (error.unauthorized) return connectScreen(error.message);
-      statusScreen(error.message || "Something went wrong.", true);
+      errorScreen(error.message || "Something went wrong.", load);
     }
   }
 
