@@ -19,8 +19,7 @@ globals().update(GUNICORN_OPTIONS)
 
 
 def on_starting(server: Any) -> None:
-    from connector import instance_path
-    from connector.config import ConfigError, check_production, load_config
+    from connector.config import ConfigError, check_production, instance_path, load_config
 
     try:
         config = load_config(os.environ, instance_path())

@@ -2,7 +2,7 @@
 
 import sys
 
-from connector import create_app
+from connector.app import create_app
 from connector.config import ConfigError
 
 try:

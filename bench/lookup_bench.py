@@ -60,7 +60,7 @@ def known_senders(env: dict[str, str], count: int) -> list[str]:
     """Addresses of contacts that have a company, read straight from the database."""
     script = (
         "import os, sqlalchemy as sa\n"
-        "from connector import create_app\n"
+        "from connector.app import create_app\n"
         "from connector.db import session_scope\n"
         "from connector.models import Contact, ContactEmail\n"
         "app = create_app()\n"

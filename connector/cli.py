@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
 
 from connector import page_links
 from connector.config import ConfigError, check_production
@@ -18,12 +16,6 @@ from connector.db import session_scope
 from connector.gunicorn_options import GUNICORN_OPTIONS
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
-
-
-def _create_app() -> Flask:
-    from connector import create_app
-
-    return create_app()
 
 
 def init_app(app: Flask) -> None:
@@ -55,7 +47,7 @@ def init_app(app: Flask) -> None:
     @click.option("--admin", is_flag=True, help="Make the user an admin.")
     def create_user_command(org_name: str, email: str, name: str, admin: bool) -> None:
         """Create a user in an organization."""
-        from connector.records.addresses import normalize_email
+        from connector.addresses import normalize_email
 
         if normalize_email(email) is None:
             raise click.BadParameter(f"{email!r} is not an email address", param_hint="--email")
@@ -103,7 +95,7 @@ def init_app(app: Flask) -> None:
         Google accounts must be managed by the domain's Workspace (hd claim); Microsoft
         accounts must come from the organization's bound Entra tenant.
         """
-        from connector.records.addresses import normalize_domain
+        from connector.addresses import normalize_domain
 
         clean = normalize_domain(domain)
         if clean is None or len(clean) > 253:
@@ -152,7 +144,7 @@ def init_app(app: Flask) -> None:
     )
     def gmail_manifest_command(base_url: str | None, output: Path) -> None:
         """Write the Gmail add-on's deployment descriptor."""
-        from connector.gmail.manifest import gmail_deployment
+        from connector.manifests.gmail import gmail_deployment
 
         base = (base_url or app.config["PUBLIC_URL"]).rstrip("/")
         if not base.startswith("https://"):
@@ -179,8 +171,8 @@ def init_app(app: Flask) -> None:
         """Write the Outlook add-in's XML manifest, and the unified JSON manifest with its icons."""
         import shutil
 
-        from connector.outlook.json_manifest import outlook_json_manifest
-        from connector.outlook.manifest import outlook_xml_manifest
+        from connector.manifests.outlook_json import outlook_json_manifest
+        from connector.manifests.outlook_xml import outlook_xml_manifest
 
         base = (base_url or app.config["PUBLIC_URL"]).rstrip("/")
         if not base.startswith("https://"):
@@ -257,15 +249,3 @@ def worker_count(redis_url: str | None, requested: int | None) -> int:
             "or run one worker (its threads serve requests concurrently)."
         )
     return 1
-
-
-def main() -> None:
-    # The app is made before any command runs, so that a configuration that cannot
-    # serve (see connector.config) stops every command with one line, not a traceback.
-    try:
-        app = _create_app()
-    except ConfigError as error:
-        click.echo(f"Error: {error}", err=True)
-        sys.exit(1)
-    cli = FlaskGroup(create_app=lambda: app, add_default_commands=False, add_version_option=False)
-    cli.main(prog_name="connector")

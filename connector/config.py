@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from flask.sansio.scaffold import find_package
 
 DEFAULT_ATTACHMENT_CAP = 10 * 1024 * 1024
 DEFAULT_MAX_REQUEST = 25 * 1024 * 1024
@@ -175,3 +178,17 @@ def check_production(config: Mapping[str, Any], workers: int = 1) -> None:
             f"SQLite cannot serve {workers} worker processes in production: set "
             "CONNECTOR_DATABASE_URL to PostgreSQL, or run one worker"
         )
+
+
+def instance_path() -> Path:
+    """The instance folder: CONNECTOR_INSTANCE_PATH, else where Flask puts this package's.
+
+    gunicorn's master reads the configuration from it without making the app."""
+    configured = os.environ.get("CONNECTOR_INSTANCE_PATH")
+    if configured:
+        return Path(configured)
+    # Flask's own default (Flask.auto_find_instance_path) for the `connector` package.
+    prefix, package_path = find_package("connector")
+    if prefix is None:
+        return Path(package_path) / "instance"
+    return Path(prefix) / "var" / "connector-instance"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Iterator
@@ -12,37 +11,16 @@ from typing import Any
 
 import click
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from connector import db_deadlines
+from connector.orm import Base, Timestamped, is_outage, utcnow
+
+__all__ = ["Base", "Timestamped", "is_outage", "utcnow"]
 
 log = logging.getLogger(__name__)
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: DateTime(timezone=True)}
-
-
-class Timestamped:
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
 
 # How long a SQLite writer waits for another to finish (one process, short transactions).
 SQLITE_BUSY_SECONDS = 30
@@ -81,22 +59,6 @@ def make_engine(url: str, timeout_seconds: float = 5.0) -> Engine:
         # A server that stopped answering enforces no timeout of its own.
         db_deadlines.guard(engine, timeout_seconds, min(PING_SECONDS, timeout_seconds))
     return engine
-
-
-# PostgreSQL's read_only_sql_transaction: a standby, or default_transaction_read_only.
-_READ_ONLY = "25006"
-
-
-def is_outage(error: BaseException) -> bool:
-    """The database, not the request, is at fault, and the same request may succeed soon:
-    it cannot be reached, dropped the connection, refuses writes, or has no connection free."""
-    if isinstance(error, PoolTimeout):
-        return True
-    if not isinstance(error, DBAPIError):
-        return False
-    if isinstance(error, OperationalError) or error.connection_invalidated:
-        return True
-    return getattr(error.orig, "sqlstate", None) == _READ_ONLY
 
 
 def _one(value: str | tuple[str, ...] | None) -> str | None:

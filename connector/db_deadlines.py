@@ -7,7 +7,7 @@ fire, and the driver waits for an answer forever. Here each call (execute, commi
 rollback, the pool's ping) is armed with a deadline; a watchdog thread shuts the socket
 of a call that overruns it. The driver then wakes with "server closed the connection",
 SQLAlchemy treats that as a disconnect (the connection is thrown away, never reused), and
-the request answers 503 (connector.web).
+the request answers 503 (connector.web.handlers).
 
 One watchdog thread per process, started by the first armed call (never at import, and
 again in a forked child, which inherits no threads).

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields, validate
-from werkzeug.routing import IntegerConverter, Map
 
 MAX_ID = 2**31 - 1
 
@@ -52,13 +51,3 @@ def _up_to(limit: str) -> str:
 # An id written in text ("contact:12", a user id in a query string): the pattern is the rule
 # itself, so the OpenAPI document states exactly what validation accepts.
 ID_TEXT = _up_to(str(MAX_ID))
-
-
-class IdConverter(IntegerConverter):
-    """Flask's `int` converter, bounded to what an id can be: 0 or a larger number matches no
-    route (a 404), and the OpenAPI document says so (minimum 1, maximum MAX_ID)."""
-
-    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)

@@ -2,9 +2,9 @@
 
 from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
-from connector.db import Base
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import ApiKey, Organization, Role, User
+from connector.orm import Base
 from connector.records.models import (
     Company,
     CompanyDomain,

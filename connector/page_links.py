@@ -1,5 +1,5 @@
 """Where the manifests send people for privacy, terms and support (no Flask: the
-manifest builders use it, and connector.pages serves the pages themselves).
+manifest builders use it, and connector.web.pages serves the pages themselves).
 
 Each link is CONNECTOR_PRIVACY_URL, CONNECTOR_TERMS_URL or CONNECTOR_SUPPORT_URL when
 set, else the connector's own plain page (/privacy, /terms, /support).

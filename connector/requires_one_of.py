@@ -1,6 +1,6 @@
 """Schemas that need at least one of some fields: plain marshmallow, for the domain schemas.
 
-The JSON API documents the rule (connector.api's RequiresOneOfPlugin); the schemas that
+The JSON API documents the rule (connector.web.api.base's RequiresOneOfPlugin); the schemas that
 use it need nothing of Flask or the API to load.
 """
 

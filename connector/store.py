@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
-
-from flask import Flask
 
 
 class StoreUnavailable(Exception):
@@ -135,11 +134,23 @@ def create_store(redis_url: str | None, prefix: str) -> SharedStore:
     return RedisStore(redis_url, prefix) if redis_url else MemoryStore()
 
 
-def get_store(app: Flask) -> SharedStore:
+class HasExtensions(Protocol):
+    """The app (a Flask app), as far as the store is concerned: where it is kept."""
+
+    @property
+    def extensions(self) -> dict[str, Any]: ...
+
+
+class HasConfig(HasExtensions, Protocol):
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+
+def get_store(app: HasExtensions) -> SharedStore:
     return app.extensions["connector.store"]
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: HasConfig) -> None:
     app.extensions["connector.store"] = create_store(
         app.config["REDIS_URL"], app.config["REDIS_PREFIX"]
     )

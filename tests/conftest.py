@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connector import create_app
+from connector.app import create_app
 from connector.db import session_scope, upgrade_schema
 from connector.models import Base
 from connector.orgs import service as orgs

@@ -8,7 +8,7 @@ import shutil
 import redis
 import sqlalchemy as sa
 
-from connector import create_app
+from connector.app import create_app
 from connector.db import session_scope
 from connector.orgs import service as orgs
 from connector.orgs.models import ApiKey

@@ -16,14 +16,14 @@ import pytest
 from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from connector import create_app
+from connector.app import create_app
 from connector.db import session_scope
 from connector.errors import InvalidInput
 from connector.orgs import service as orgs
-from connector.record_links import LINK_MAX_AGE_SECONDS, record_link
 from connector.records.models import RecordType
 from connector.records.service import RecordRef
-from connector.security import DEFAULT_OFFICE_FRAME_ANCESTORS
+from connector.web.record_links import LINK_MAX_AGE_SECONDS, record_link
+from connector.web.security import DEFAULT_OFFICE_FRAME_ANCESTORS
 from tests.conftest import base_config
 from tests.fakes.servers import serve
 from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connector import create_app
+from connector.app import create_app
 from connector.db import session_scope
 from connector.models import Activity, Company, Contact, EmailTemplate, Lead, Task, Ticket
 from connector.orgs import service as orgs

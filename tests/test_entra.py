@@ -8,7 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from connector.outlook.entra import EntraTokenValidator, JwksCache
+from connector.providers.microsoft.entra import EntraTokenValidator, JwksCache
 from tests.fakes.microsoft import CLIENT_ID, OTHER_TENANT, TENANT, FakeEntra, hs256_token
 from tests.fakes.servers import serve
 

@@ -15,7 +15,7 @@ import pytest
 from google.apps.card_v1.types import Card
 from google.protobuf import json_format
 
-from connector.gmail.tokens import GoogleTokenVerifier, google_certificates
+from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
 from tests.fakes.google import CLIENT_ID, SERVICE_ACCOUNT, FakeGmail, FakeGoogle, unsigned
 from tests.fakes.servers import serve
 from tests.helpers import create_company, create_contact, create_lead
@@ -491,7 +491,7 @@ def test_gmail_api_failure_is_a_plain_message(addon) -> None:
 
 
 def test_every_action_is_behind_the_token(addon) -> None:
-    from connector.gmail.addon import ACTIONS
+    from connector.web.gmail.addon import ACTIONS
 
     for name in [*ACTIONS, "nonexistent"]:
         response = addon.post(f"/gmail/actions/{name}", addon.event(), token=None)
@@ -570,7 +570,7 @@ def test_manifest_parses_with_googles_protos(runner, tmp_path) -> None:
 def test_database_failure_is_a_plain_message(addon, monkeypatch) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from connector.gmail import addon as addon_module
+    from connector.web.gmail import addon as addon_module
 
     def broken(*_args, **_kwargs):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
@@ -703,7 +703,7 @@ def test_a_reply_sent_when_the_records_go_away_says_not_to_send_it_again(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from connector.gmail import addon as addon_module
+    from connector.web.gmail import addon as addon_module
 
     idp, link = consented
     link(["openid", "https://www.googleapis.com/auth/gmail.send"])
@@ -834,7 +834,7 @@ def test_record_data_is_escaped_in_every_card(app, addon) -> None:
 def test_card_text_helpers() -> None:
     from markupsafe import Markup
 
-    from connector.gmail import cards
+    from connector.web.gmail import cards
 
     assert cards.formatted("Smith & <Co>") == "Smith &amp; &lt;Co&gt;"
     assert cards.formatted(Markup("<b>{}</b>").format("<i>")) == "<b>&lt;i&gt;</b>"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from connector import create_app
+from connector.app import create_app
 from tests.conftest import base_config
 
 

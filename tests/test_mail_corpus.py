@@ -30,8 +30,8 @@ import nh3
 import pytest
 
 from connector.activities.mime import parse_raw_message
+from connector.addresses import normalize_email
 from connector.errors import InvalidInput
-from connector.records.addresses import normalize_email
 from tests.helpers import create_contact
 
 # The Gmail add-on's fixtures: Google's certificates and Gmail API played on 127.0.0.1.

@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from connector import create_app
 from connector.activities.models import Activity
+from connector.app import create_app
 from connector.db import make_engine, session_scope, upgrade_schema
 from connector.db_deadlines import CONNECT_PAUSE_SECONDS
 from connector.orgs import service as orgs

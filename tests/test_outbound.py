@@ -12,9 +12,9 @@ import google.oauth2.credentials
 import pytest
 import requests
 
-from connector.accounts.sending import SendUnconfirmed, send_gmail
-from connector.gmail.gmail_api import GmailError
 from connector.outbound import never_reached
+from connector.providers.google.gmail_api import GmailError
+from connector.providers.google.sending import SendUnconfirmed, send_gmail
 
 
 @contextmanager

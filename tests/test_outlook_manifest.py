@@ -124,8 +124,8 @@ def test_json_manifest_is_valid(runner, app, tmp_path, client_id) -> None:
 def test_the_manifest_builders_need_no_routes() -> None:
     """Building a manifest does not load the module that serves the pages (its routes)."""
     code = (
-        "import sys, connector.outlook.manifest, connector.outlook.json_manifest\n"
-        "print('connector.pages' in sys.modules)"
+        "import sys, connector.manifests.outlook_xml, connector.manifests.outlook_json\n"
+        "print('connector.web.pages' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

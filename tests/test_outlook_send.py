@@ -227,7 +227,7 @@ def test_graph_failing_before_the_send_is_a_502_and_leaves_no_draft(
 def test_a_send_without_an_answer_is_reported_as_unconfirmed(
     app, caller, graph, reply_to, mode, monkeypatch
 ) -> None:
-    from connector.outlook import graph as graph_module
+    from connector.providers.microsoft import graph as graph_module
 
     monkeypatch.setattr(graph_module, "TIMEOUT_SECONDS", 0.5)
     link_microsoft(app, caller)
@@ -399,7 +399,7 @@ def test_a_reply_sent_when_the_records_go_away_is_not_an_invitation_to_resend(
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.orm import Session
 
-    from connector.outlook import service as outlook_service
+    from connector.replies import service as outlook_service
 
     def gone(*_args, **_kwargs):
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))

@@ -251,7 +251,7 @@ def test_a_wrong_key_asks_to_connect(pane, caller) -> None:
 
 
 def test_nested_app_authentication(app, pane, caller, runner) -> None:
-    from connector.outlook.entra import EntraTokenValidator, JwksCache
+    from connector.providers.microsoft.entra import EntraTokenValidator, JwksCache
     from tests.fakes.microsoft import CLIENT_ID, TENANT, FakeEntra
 
     entra = FakeEntra()

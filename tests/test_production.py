@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from flask import request, url_for
 
-from connector import create_app
-from connector.request_body import DRAIN_CAP_BYTES, DRAIN_SECONDS
+from connector.app import create_app
+from connector.web.request_body import DRAIN_CAP_BYTES, DRAIN_SECONDS
 
 from .conftest import base_config
 
@@ -121,7 +121,7 @@ def test_gunicorn_checks_the_configuration_without_making_the_app(tmp_path: Path
         "conf['on_starting'](types.SimpleNamespace(cfg=types.SimpleNamespace(workers=1)))\n"
         "from connector.gunicorn_options import GUNICORN_OPTIONS\n"
         "same = all(conf[name] == value for name, value in GUNICORN_OPTIONS.items())\n"
-        "print(json.dumps(['connector.api' in sys.modules, same]))"
+        "print(json.dumps(['connector.web.api.base' in sys.modules, same]))"
     )
     result = run([sys.executable, "-c", code], environment(tmp_path, **PRODUCTION))
     assert result.returncode == 0, result.stderr

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from connector import create_app
+from connector.app import create_app
 from connector.db import session_scope
 from connector.models import Contact
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from connector.accounts.crypto import DecryptionError, TokenCipher, derive_key
 from connector.accounts.models import LinkedAccount
 from connector.db import session_scope
-from connector.gmail.tokens import GoogleTokenVerifier, google_certificates
+from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
 from tests.fakes.google import FakeGoogle, FakeGoogleIdP
 from tests.fakes.servers import serve
 from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)
@@ -219,7 +219,7 @@ def test_outlook_dialog_hands_the_pane_a_new_key(app, idp, page, caller) -> None
     with page.expect_response(lambda r: "/auth/google/callback" in r.url) as last_page:
         page.get_by_role("link", name="Allow").click()
     page.get_by_text("Returning to Outlook").wait_for()
-    # Its policy (connector.security) lets Office.js run and Office frame the dialog.
+    # Its policy (connector.web.security) lets Office.js run and Office frame the dialog.
     policy = last_page.value.headers["content-security-policy"]
     assert "script-src 'self' https://appsforoffice.microsoft.com;" in policy
     assert "frame-ancestors https://outlook.office.com " in policy
@@ -444,10 +444,10 @@ def test_allow_domain_command(app, runner, make_caller) -> None:
 
 def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monkeypatch) -> None:
     """The other sign-in created the user between our look-up and our insert."""
-    from connector.accounts import views
     from connector.accounts.models import Provider
     from connector.orgs.models import User
     from connector.orgs.service import find_user
+    from connector.web import signin as views
 
     make_caller(email="cleo@acme.test")
     runner.invoke(args=["orgs", "allow-domain", "--org", "Acme", "--domain", "acme.test"])
@@ -466,9 +466,9 @@ def test_two_first_sign_ins_at_once_make_one_user(app, runner, make_caller, monk
 
 def test_a_free_mail_sign_in_domain_stored_earlier_admits_no_one(app, make_caller) -> None:
     """allow-domain refuses gmail.com now; a row stored before that must not admit anyone."""
-    from connector.accounts import views
     from connector.accounts.models import Provider
     from connector.orgs.models import SignInDomain, User
+    from connector.web import signin as views
 
     caller = make_caller()
     with session_scope(app) as session:

@@ -8,8 +8,8 @@ import enum
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from connector.db import Base, Timestamped, utcnow
 from connector.orgs.models import User
+from connector.orm import Base, Timestamped, utcnow
 
 
 class Provider(enum.StrEnum):

@@ -9,8 +9,8 @@ from typing import Any
 from connector.activities.email_data import AttachmentData, EmailData
 from connector.activities.mime import email_from_fields, parse_raw_message
 from connector.activities.service import log_email
-from connector.context import Ctx
 from connector.errors import InvalidInput
+from connector.orgs.context import Ctx
 from connector.records import service as records
 from connector.records.models import Lead, RecordType, Ticket
 from connector.records.service import RecordRef

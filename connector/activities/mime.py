@@ -20,8 +20,8 @@ from typing import Any
 from connector.activities.email_data import AttachmentData, EmailData
 from connector.activities.html_text import html_to_text, sanitize_html, text_to_html
 from connector.activities.models import Activity, Attachment
+from connector.addresses import normalize_email
 from connector.errors import InvalidInput
-from connector.records.addresses import normalize_email
 from connector.text import UNSTORABLE
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from connector.db import Base, Timestamped, utcnow
+from connector.orm import Base, Timestamped, utcnow
 from connector.records.models import OrgOwned, RecordType
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from connector.activities.email_data import EmailData
 from connector.activities.html_text import sanitize_html, text_to_html
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
-from connector.context import Ctx
-from connector.db import utcnow
 from connector.errors import InvalidInput, NotFound
+from connector.orgs.context import Ctx
+from connector.orm import utcnow
 from connector.records.service import RecordRef, get_record
 
 

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session
 
 from connector.activities.html_text import text_to_html
 from connector.activities.models import Activity, ActivityKind, ActivityLink
-from connector.db import Base, utcnow
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import ApiKey, Organization, Role, User
 from connector.orgs.service import create_user, derived_key, hash_key, store_key
+from connector.orm import Base, utcnow
 from connector.records.models import (
     Company,
     CompanyDomain,

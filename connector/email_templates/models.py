@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from connector.db import Base, Timestamped
+from connector.orm import Base, Timestamped
 from connector.records.models import OrgOwned
 
 

@@ -15,7 +15,6 @@ from jinja2.exceptions import SecurityError
 from sqlalchemy import select
 
 from connector.activities.html_text import html_to_text, sanitize_html
-from connector.context import Ctx
 from connector.email_templates.models import EmailTemplate
 from connector.email_templates.sandbox import (
     BoundedEnvironment,
@@ -24,6 +23,7 @@ from connector.email_templates.sandbox import (
     render_budget,
 )
 from connector.errors import Conflict, InvalidInput, NotFound
+from connector.orgs.context import Ctx
 from connector.records.models import Company, Contact, RecordType
 from connector.records.service import RecordRef, get_record
 

@@ -12,10 +12,10 @@ from sqlalchemy import Select, String, event, func, literal, or_, select, union_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.activities.service import recent_activities
-from connector.context import Ctx
+from connector.addresses import domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lookup import view_models as vm
-from connector.records.addresses import domain_of, normalize_email
+from connector.orgs.context import Ctx
 from connector.records.models import (
     CLOSED_LEAD_STAGES,
     CLOSED_TICKET_STATUSES,

@@ -8,7 +8,7 @@ import enum
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from connector.db import Base, Timestamped
+from connector.orm import Base, Timestamped
 
 
 class Role(enum.StrEnum):

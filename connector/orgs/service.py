@@ -10,9 +10,9 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.db import utcnow
+from connector.addresses import FreeMailDomains, domain_of
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
-from connector.records.addresses import FreeMailDomains, domain_of
+from connector.orm import utcnow
 
 KEY_PREFIX = "ck_"
 # How stale a key's last_used_at may be. Writing it on every request would make every read

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
-from connector.db import Base, Timestamped, utcnow
+from connector.orm import Base, Timestamped, utcnow
 
 
 class RecordType(enum.StrEnum):

@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.context import Ctx
-from connector.errors import Conflict, InvalidInput, NotFound
-from connector.orgs.models import User
-from connector.records.addresses import (
+from connector.addresses import (
     company_name_from_domain,
     domain_of,
     normalize_domain,
     normalize_email,
 )
+from connector.errors import Conflict, InvalidInput, NotFound
+from connector.orgs.context import Ctx
+from connector.orgs.models import User
 from connector.records.models import (
     Company,
     CompanyDomain,

@@ -1,0 +1,52 @@
+"""Email addresses and domains: normalising them, and telling free-mail from company domains."""
+
+from __future__ import annotations
+
+import functools
+from email.utils import parseaddr
+from importlib import resources
+
+
+def normalize_email(value: str) -> str | None:
+    """The bare, lower-cased address in `value` ("Ann <Ann@X.com>" or "ann@x.com"), or None."""
+    _name, address = parseaddr(value.strip())
+    address = address.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or " " in address or domain.startswith("."):
+        return None
+    return address
+
+
+def normalize_domain(value: str) -> str | None:
+    domain = value.strip().lower().removeprefix("@").removeprefix("www.").rstrip(".")
+    if "://" in domain:
+        domain = domain.split("://", 1)[1].split("/", 1)[0]
+    if "." not in domain or " " in domain or "@" in domain or domain.startswith("."):
+        return None
+    return domain
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2]
+
+
+@functools.cache
+def _bundled_free_mail_domains() -> frozenset[str]:
+    text = resources.files("connector").joinpath("free_mail_domains.txt").read_text()
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+class FreeMailDomains:
+    def __init__(self, extra: frozenset[str] = frozenset()) -> None:
+        self.domains = _bundled_free_mail_domains() | extra
+
+    def __contains__(self, domain: object) -> bool:
+        return isinstance(domain, str) and domain.lower() in self.domains
+
+
+def company_name_from_domain(domain: str) -> str:
+    """A first guess at a company's name from its domain: "acme-labs.co.uk" -> "Acme Labs"."""
+    label = domain.split(".")[0]
+    return " ".join(part.capitalize() for part in label.replace("_", "-").split("-") if part)

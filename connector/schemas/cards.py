@@ -1,0 +1,228 @@
+"""Schemas of what the API returns about records (cards, lookups, search)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from connector.addresses import normalize_domain, normalize_email
+from connector.ids import Id
+from connector.records.models import RecordType
+
+RECORD_TYPES = [t.value for t in RecordType]
+
+
+def _normalizes(normalize: Callable[[str], str | None], what: str) -> Callable[[str], None]:
+    """The services' own reading of an address or domain, checked with the rest of the input."""
+
+    def check(value: str) -> None:
+        if normalize(value) is None:
+            raise ValidationError(f"{value!r} is not {what}.")
+
+    return check
+
+
+def email_address(
+    max_length: int = 320, metadata: dict[str, Any] | None = None, **kwargs: Any
+) -> fields.String:
+    """An email address ("ann@acme.test"; also "Ann <ann@acme.test>", as in a header)."""
+    return fields.String(
+        validate=[
+            validate.Length(min=3, max=max_length),
+            _normalizes(normalize_email, "an email address"),
+        ],
+        metadata={"format": "email", **(metadata or {})},
+        **kwargs,
+    )
+
+
+def domain_name(**kwargs: Any) -> fields.String:
+    """A domain ("acme.test"; a URL or "www." in front is taken off)."""
+    return fields.String(
+        validate=[validate.Length(min=3, max=253), _normalizes(normalize_domain, "a domain")],
+        metadata={"pattern": r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"},
+        **kwargs,
+    )
+
+
+class RecordRefSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(RECORD_TYPES))
+    id = Id(required=True)
+
+
+class NamedRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class CompanyOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    domains = fields.List(fields.String())
+    website = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+
+class ContactOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    emails = fields.List(fields.String())
+    phone = fields.String(allow_none=True)
+    job_title = fields.String(allow_none=True)
+    company = fields.Nested(NamedRefSchema, allow_none=True)
+
+
+class LeadOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    stage = fields.String()
+    expected_revenue = fields.Float(allow_none=True)
+    probability = fields.Integer()
+    contact_id = fields.Integer(allow_none=True)
+    company_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.String()
+
+
+class TicketOut(Schema):
+    id = fields.Integer()
+    subject = fields.String()
+    description = fields.String()
+    status = fields.String()
+    priority = fields.String()
+    contact_id = fields.Integer(allow_none=True)
+    company_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.String()
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    due_date = fields.String(allow_none=True)
+    done = fields.Boolean()
+    assignee_id = fields.Integer(allow_none=True)
+    record = fields.Nested(RecordRefSchema, allow_none=True)
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class OmittedAttachmentOut(Schema):
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class ActivityOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"enum": ["email", "note"]})
+    occurred_at = fields.String()
+    subject = fields.String()
+    message_id = fields.String(allow_none=True)
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.List(fields.String())
+    cc = fields.List(fields.String())
+    snippet = fields.String()
+    attachments = fields.List(fields.Nested(AttachmentOut))
+    omitted_attachments = fields.List(
+        fields.Nested(OmittedAttachmentOut),
+        metadata={"description": "Attachments not kept because the email was over the size cap"},
+    )
+    records = fields.List(fields.Nested(RecordRefSchema))
+
+
+class ActivityDetailOut(ActivityOut):
+    body_html = fields.String(metadata={"description": "Sanitized HTML"})
+    body_text = fields.String()
+
+
+class CardOut(Schema):
+    """A record with what surrounds it: the contact and company, open items, recent activity."""
+
+    contact = fields.Nested(ContactOut, allow_none=True)
+    company = fields.Nested(CompanyOut, allow_none=True)
+    lead = fields.Nested(LeadOut)
+    ticket = fields.Nested(TicketOut)
+    leads = fields.List(fields.Nested(LeadOut))
+    tickets = fields.List(fields.Nested(TicketOut))
+    tasks = fields.List(fields.Nested(TaskOut))
+    activities = fields.List(fields.Nested(ActivityOut))
+
+
+class ProposalOut(Schema):
+    name = fields.String()
+    email = fields.String()
+    company = fields.Nested(NamedRefSchema, allow_none=True)
+    new_company = fields.Dict(
+        allow_none=True, metadata={"description": "{name, domain} of a company to create"}
+    )
+
+
+class LookupResultOut(CardOut):
+    email = fields.String()
+    free_mail = fields.Boolean()
+    proposal = fields.Nested(
+        ProposalOut,
+        allow_none=True,
+        metadata={"description": "What 'Create contact' prefills, when there is no contact"},
+    )
+
+
+class LookupArgs(Schema):
+    # Not validated one by one: a message's recipients can hold what is no address here
+    # ("Mailer-Daemon", "bob@intranet"), and the others must still be looked up.
+    email = fields.List(
+        fields.String(validate=validate.Length(min=1, max=998)),
+        required=True,
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "One or more addresses (repeat the parameter), as a message's "
+            "headers give them; those that are no email address are left out of the results"
+        },
+    )
+
+
+class LookupOut(Schema):
+    results = fields.List(fields.Nested(LookupResultOut))
+
+
+class SearchArgs(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    type = fields.List(fields.String(validate=validate.OneOf(RECORD_TYPES)), load_default=list)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class SearchHitOut(Schema):
+    type = fields.String()
+    id = fields.Integer()
+    title = fields.String()
+    subtitle = fields.String()
+
+
+class SearchOut(Schema):
+    results = fields.List(fields.Nested(SearchHitOut))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class OrganizationOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
+class MeOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    role = fields.String()
+    organization = fields.Nested(OrganizationOut)

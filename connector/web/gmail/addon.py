@@ -1,0 +1,529 @@
+"""The Gmail add-on's behaviour: each trigger and callback, from a verified request to a card.
+
+Views hand in an `AddonRequest` whose user and action state are already
+verified; handlers call the records services and return response JSON built by
+`cards`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from connector.activities import intake
+from connector.activities import service as activities
+from connector.activities.mime import normalize_message_id, parse_raw_message
+from connector.addresses import normalize_email
+from connector.db import is_outage
+from connector.email_templates import service as templates
+from connector.errors import InvalidInput, SentNotLogged
+from connector.lookup import service as lookup
+from connector.lookup import view_models as vm
+from connector.mailbox import ConsentRequired
+from connector.orgs.context import Ctx
+from connector.providers.google.gmail_api import GmailClient
+from connector.records import service as records
+from connector.records.models import Lead, RecordType
+from connector.records.service import RecordRef
+from connector.schemas.records import MAX_REVENUE
+from connector.store import StoreUnavailable
+from connector.web.gmail import cards
+
+Response = dict[str, Any]
+
+
+def _common(event: dict[str, Any]) -> dict[str, Any]:
+    return event.get("commonEventObject") or {}
+
+
+def _form_input(event: dict[str, Any], name: str) -> dict[str, Any]:
+    return (_common(event).get("formInputs") or {}).get(name) or {}
+
+
+@dataclass
+class OpenMessage:
+    message_id: str
+    thread_id: str
+    access_token: str
+    oauth_token: str
+
+
+@dataclass
+class AddonRequest:
+    ctx: Ctx
+    event: dict[str, Any]
+    act: cards.Act
+    state: dict[str, Any]
+    message: OpenMessage | None
+    gmail_client: Callable[[OpenMessage], GmailClient]
+    record_url: Callable[[str, int], str]
+    # Sends raw MIME in a thread as the user, with their stored consent (ConsentRequired).
+    send_as_user: Callable[[str, bytes], dict[str, Any]] | None = None
+    consent_url: str = ""
+    today: dt.date = field(default_factory=dt.date.today)
+
+    def form(self, name: str) -> str:
+        values = self.form_list(name)
+        return values[0].strip() if values else ""
+
+    def form_list(self, name: str) -> list[str]:
+        string_inputs = _form_input(self.event, name).get("stringInputs") or {}
+        return [str(v) for v in string_inputs.get("value") or []]
+
+    def form_date(self, name: str) -> dt.date | None:
+        millis = (_form_input(self.event, name).get("dateInput") or {}).get("msSinceEpoch")
+        if millis is None:
+            return None
+        try:
+            return dt.datetime.fromtimestamp(int(millis) / 1000, dt.UTC).date()
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            # Not a number, or a moment no calendar date has (past year 9999).
+            raise InvalidInput("That date is not valid.") from exc
+
+    def client(self) -> GmailClient:
+        if self.message is None:
+            raise InvalidInput("Open an email first.")
+        return self.gmail_client(self.message)
+
+
+def open_message(event: dict[str, Any], state: dict[str, Any]) -> OpenMessage | None:
+    """The message the user has open, from the event (state carries its ids across cards)."""
+    gmail = event.get("gmail") or {}
+    message_id = gmail.get("messageId") or state.get("message_id")
+    access_token = gmail.get("accessToken")
+    oauth_token = (event.get("authorizationEventObject") or {}).get("userOAuthToken")
+    if not message_id or not access_token or not oauth_token:
+        return None
+    return OpenMessage(
+        str(message_id),
+        str(gmail.get("threadId") or state.get("thread_id") or ""),
+        str(access_token),
+        str(oauth_token),
+    )
+
+
+# Triggers ------------------------------------------------------------------------
+
+
+def homepage_card(request: AddonRequest) -> cards.Card:
+    ctx = request.ctx
+    soon = records.list_tasks(
+        ctx, assignee_id=ctx.user.id, due_before=request.today + dt.timedelta(days=7), limit=8
+    )
+    recent = lookup.recent_leads(ctx, owner_id=ctx.user.id, limit=8)
+    return cards.homepage_card(
+        ctx.user.name,
+        [vm.task_summary(t) for t in soon],
+        [vm.lead_summary(lead) for lead in recent],
+        request.act,
+        request.today,
+    )
+
+
+def homepage(request: AddonRequest) -> Response:
+    return cards.push(homepage_card(request))
+
+
+def participants(headers: dict[str, str], user_email: str) -> list[str]:
+    """Everyone on the message but the user: From, then To and Cc, each once."""
+    addresses: list[str] = []
+    for name in ("From", "Reply-To", "To", "Cc"):
+        for _display, raw in email.utils.getaddresses([headers.get(name, "")]):
+            address = normalize_email(raw) if raw else None
+            if address and address != user_email and address not in addresses:
+                addresses.append(address)
+    return addresses
+
+
+def _logged_on(ctx: Ctx, message_id: str | None) -> list[str]:
+    if not message_id:
+        return []
+    activity = activities.find_logged_email(ctx, message_id)
+    if activity is None:
+        return []
+    return sorted({f"{link.record_type}" for link in activity.links})
+
+
+def message(request: AddonRequest) -> Response:
+    if request.message is None:
+        return homepage(request)
+    metadata = request.client().metadata(request.message.message_id)
+    people = participants(metadata.headers, request.ctx.user.email)
+    if not people:
+        return homepage(request)
+    results = lookup.lookup(request.ctx, people)
+    if len(results) > 1:
+        return cards.push(cards.picker_card(results, request.act))
+    return cards.push(_person(request, results[0], metadata.headers.get("Message-ID")))
+
+
+def _person(request: AddonRequest, result: dict[str, Any], message_id: str | None) -> cards.Card:
+    return cards.person_card(
+        result,
+        request.act,
+        logged_on=_logged_on(request.ctx, normalize_message_id(message_id)),
+        record_url=request.record_url,
+        today=request.today,
+    )
+
+
+def compose(request: AddonRequest) -> Response:
+    found = templates.list_templates(request.ctx)
+    recipients = (request.event.get("gmail") or {}).get("toRecipients") or []
+    return cards.push(
+        cards.template_picker_card(
+            [_template_dict(t) for t in found],
+            request.act,
+            name="compose",
+            compose=True,
+            email=str(recipients[0]) if recipients else "",
+        )
+    )
+
+
+def _template_dict(template: Any) -> dict[str, Any]:
+    return {"id": template.id, "name": template.name, "subject": template.subject}
+
+
+# Callbacks --------------------------------------------------------------------------
+
+
+def _one(request: AddonRequest) -> dict[str, Any]:
+    address = normalize_email(str(request.state.get("email", "")))
+    if address is None:
+        raise InvalidInput("That address is not valid.")
+    return lookup.lookup(request.ctx, [address])[0]
+
+
+def _message_id(request: AddonRequest) -> str | None:
+    if request.message is None:
+        return None
+    return request.client().metadata(request.message.message_id).headers.get("Message-ID")
+
+
+def open_person(request: AddonRequest) -> Response:
+    return cards.render(push_card=_person(request, _one(request), _message_id(request)))
+
+
+def open_record(request: AddonRequest) -> Response:
+    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    card_data = lookup.record_card(request.ctx, ref)
+    contact, company = card_data.get("contact"), card_data.get("company")
+    address = (contact or {}).get("emails", [None])[0] if contact else None
+    result = {
+        **card_data,
+        "email": address or ", ".join((company or {}).get("domains", [])) or "",
+        "free_mail": False,
+        "proposal": None,
+    }
+    return cards.render(push_card=_person(request, result, _message_id(request)))
+
+
+def search(request: AddonRequest) -> Response:
+    query = request.form("query")
+    if len(query) < 2:
+        return cards.render(notification="Type at least two characters to search.")
+    found = lookup.search(request.ctx, query, per_page=30)
+    return cards.render(
+        push_card=cards.search_results_card(
+            query, found["results"], found["total"], request.act, request.record_url
+        )
+    )
+
+
+def complete_task(request: AddonRequest) -> Response:
+    task = records.update_task(request.ctx, int(request.state["task_id"]), {"done": True})
+    request.ctx.session.commit()
+    return cards.render(notification=f"Done: {task.title}", update_card=homepage_card(request))
+
+
+def log_form(request: AddonRequest) -> Response:
+    return cards.render(push_card=cards.log_form_card(_one(request), request.act))
+
+
+def _refs(values: list[str]) -> list[RecordRef]:
+    refs = []
+    for value in values:
+        kind, _, number = value.partition(":")
+        try:
+            refs.append(RecordRef(RecordType(kind), int(number)))
+        except ValueError as exc:
+            raise InvalidInput("Choose the records to log the email on.") from exc
+    return refs
+
+
+def _open_email(request: AddonRequest) -> Any:
+    assert request.message is not None
+    return parse_raw_message(request.client().raw(request.message.message_id))
+
+
+def log_email(request: AddonRequest) -> Response:
+    refs = _refs(request.form_list("records"))
+    if not refs:
+        return cards.render(notification="Choose at least one record.")
+    email_data = _open_email(request)
+    result = activities.log_email(request.ctx, email_data, refs)
+    request.ctx.session.commit()
+    text = "Already logged there." if result.already_logged else "Email logged."
+    person = _person(request, _one(request), email_data.message_id)
+    return cards.render(notification=text, pop=True, update_card=person)
+
+
+def lead_form(request: AddonRequest) -> Response:
+    subject = _subject(request)
+    return cards.render(
+        push_card=cards.lead_form_card(subject, request.state["email"], request.act)
+    )
+
+
+def ticket_form(request: AddonRequest) -> Response:
+    subject = _subject(request)
+    return cards.render(
+        push_card=cards.lead_form_card(subject, request.state["email"], request.act, ticket=True)
+    )
+
+
+def _subject(request: AddonRequest) -> str:
+    if request.message is None:
+        return ""
+    return request.client().metadata(request.message.message_id).headers.get("Subject", "")
+
+
+def _revenue(value: str) -> Any:
+    from decimal import Decimal, InvalidOperation
+
+    if not value:
+        return None
+    try:
+        amount = Decimal(value.replace(",", "").replace(" ", ""))
+    except InvalidOperation as exc:
+        raise InvalidInput(f"“{value}” is not an amount.") from exc
+    if not amount.is_finite():
+        raise InvalidInput(f"“{value}” is not an amount.")
+    if amount < 0:
+        raise InvalidInput("The expected revenue cannot be negative.")
+    if amount > MAX_REVENUE:
+        raise InvalidInput(f"The expected revenue cannot be more than {MAX_REVENUE:,}.")
+    return amount.quantize(Decimal("0.01"))
+
+
+def create_lead(request: AddonRequest) -> Response:
+    email_data = _open_email(request)
+    fields: dict[str, Any] = {"email_data": email_data}
+    if request.form("title"):
+        fields["title"] = request.form("title")[:300]
+    fields["expected_revenue"] = _revenue(request.form("expected_revenue"))
+    lead: Lead = intake.create_lead(request.ctx, fields)
+    request.ctx.session.commit()
+    person = _person(request, _one(request), email_data.message_id)
+    return cards.render(notification=f"Lead created: {lead.title}", pop=True, update_card=person)
+
+
+def create_ticket(request: AddonRequest) -> Response:
+    email_data = _open_email(request)
+    fields: dict[str, Any] = {"email_data": email_data}
+    if request.form("title"):
+        fields["subject"] = request.form("title")[:300]
+    priority = request.form("priority") or "normal"
+    if priority not in ("low", "normal", "high", "urgent"):
+        raise InvalidInput("Choose a priority.")
+    fields["priority"] = priority
+    ticket = intake.create_ticket(request.ctx, fields)
+    request.ctx.session.commit()
+    person = _person(request, _one(request), email_data.message_id)
+    return cards.render(
+        notification=f"Ticket created: {ticket.subject}", pop=True, update_card=person
+    )
+
+
+def task_form(request: AddonRequest) -> Response:
+    return cards.render(
+        push_card=cards.task_form_card(
+            request.state["type"], int(request.state["id"]), request.act, request.today
+        )
+    )
+
+
+def create_task(request: AddonRequest) -> Response:
+    title = request.form("title")
+    if not title:
+        return cards.render(notification="Give the task a title.")
+    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    task = records.create_task(
+        request.ctx, title=title[:300], due_date=request.form_date("due_date"), record=ref
+    )
+    request.ctx.session.commit()
+    return cards.render(notification=f"Task created: {task.title}", pop=True)
+
+
+def note_form(request: AddonRequest) -> Response:
+    return cards.render(
+        push_card=cards.note_form_card(request.state["type"], int(request.state["id"]), request.act)
+    )
+
+
+def add_note(request: AddonRequest) -> Response:
+    body = request.form("body")
+    if not body:
+        return cards.render(notification="Write the note first.")
+    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    activities.add_note(request.ctx, body, [ref])
+    request.ctx.session.commit()
+    return cards.render(notification="Note added.", pop=True)
+
+
+def create_contact(request: AddonRequest) -> Response:
+    address = normalize_email(request.form("email"))
+    if address is None:
+        return cards.render(notification="Give a valid email address.")
+    name = request.form("name") or address
+    company_id = request.state.get("company_id")
+    new_company = None
+    if company_id is None and request.state.get("domain") and request.form("company_name"):
+        new_company = {"name": request.form("company_name"), "domains": [request.state["domain"]]}
+    contact = records.create_contact(
+        request.ctx, name=name, emails=[address], company_id=company_id, new_company=new_company
+    )
+    request.ctx.session.commit()
+    result = lookup.lookup(request.ctx, [address])[0]
+    return cards.render(
+        notification=f"Contact created: {contact.name}",
+        update_card=_person(request, result, _message_id(request)),
+    )
+
+
+def template_picker(request: AddonRequest) -> Response:
+    found = templates.list_templates(request.ctx)
+    return cards.render(
+        push_card=cards.template_picker_card(
+            [_template_dict(t) for t in found],
+            request.act,
+            name="templates",
+            email=request.state.get("email", ""),
+        )
+    )
+
+
+def _render_for(request: AddonRequest, address: str) -> dict[str, str]:
+    contact = (
+        records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
+        if (address)
+        else None
+    )
+    ref = RecordRef(RecordType.CONTACT, contact.id) if contact else None
+    return templates.render_template(request.ctx, int(request.state["template_id"]), ref)
+
+
+def build_reply(original: dict[str, str], from_address: str, rendered: dict[str, str]) -> bytes:
+    """A reply in the thread: Re: subject, In-Reply-To and References, HTML with a text part."""
+    reply = EmailMessage()
+    reply["From"] = from_address
+    reply["To"] = original.get("Reply-To") or original.get("From", "")
+    subject = original.get("Subject", "")
+    reply["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
+    message_id = original.get("Message-ID")
+    if message_id:
+        reply["In-Reply-To"] = message_id
+        reply["References"] = " ".join(p for p in (original.get("References"), message_id) if p)
+    # Our own Message-ID, so that the sent reply is logged under the ID it travels with.
+    reply["Message-ID"] = email.utils.make_msgid(domain="connector.invalid")
+    reply.set_content(rendered["body_text"])
+    reply.add_alternative(rendered["body_html"], subtype="html")
+    return reply.as_bytes()
+
+
+def reply_with_template(request: AddonRequest) -> Response:
+    if request.message is None:
+        raise InvalidInput("Open an email to reply to.")
+    client = request.client()
+    metadata = client.metadata(request.message.message_id)
+    rendered = _render_for(request, str(request.state.get("email", "")))
+    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    draft = client.create_draft(metadata.thread_id or request.message.thread_id, raw)
+    return cards.open_draft(draft)
+
+
+def send_with_template(request: AddonRequest) -> Response:
+    """Send the rendered reply now, from the user's Gmail, and log it on the contact."""
+    if request.message is None or request.send_as_user is None:
+        raise InvalidInput("Open an email to reply to.")
+    metadata = request.client().metadata(request.message.message_id)
+    address = str(request.state.get("email", ""))
+    rendered = _render_for(request, address)
+    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    try:
+        request.send_as_user(metadata.thread_id or request.message.thread_id, raw)
+    except ConsentRequired:
+        return cards.render(push_card=cards.consent_card(request.consent_url))
+    try:
+        contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
+        if contact is not None:
+            activities.log_email(
+                request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
+            )
+            request.ctx.session.commit()
+    except (SQLAlchemyError, StoreUnavailable) as exc:
+        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
+            raise
+        # Sent: the one thing the user must not do now is send it again.
+        request.ctx.session.rollback()
+        return cards.render(notification=SentNotLogged().message, pop=True)
+    return cards.render(notification="Reply sent" + (" and logged." if contact else "."), pop=True)
+
+
+def insert_template(request: AddonRequest) -> Response:
+    address = normalize_email(str(request.state.get("email", ""))) or ""
+    rendered = _render_for(request, address)
+    return cards.insert_into_draft(rendered["body_html"], rendered["subject"])
+
+
+def universal_search(request: AddonRequest) -> Response:
+    """The "Search" universal action: an empty search card, from anywhere in Gmail."""
+    return cards.render(
+        push_card=cards.search_results_card("", [], 0, request.act, request.record_url)
+    )
+
+
+def universal_settings(request: AddonRequest) -> Response:
+    """The "Settings" universal action: who the add-on knows you as."""
+    user = request.ctx.user
+    return cards.render(
+        push_card=cards.settings_card(user.name, user.email, user.organization.name)
+    )
+
+
+# Universal actions are configured in the manifest, so they carry no signed state.
+UNSIGNED_ACTIONS = frozenset({"universal_search", "universal_settings"})
+
+ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
+    handler.__name__: handler
+    for handler in (
+        open_person,
+        open_record,
+        search,
+        complete_task,
+        log_form,
+        log_email,
+        lead_form,
+        create_lead,
+        ticket_form,
+        create_ticket,
+        task_form,
+        create_task,
+        note_form,
+        add_note,
+        create_contact,
+        template_picker,
+        reply_with_template,
+        insert_template,
+        send_with_template,
+        universal_search,
+        universal_settings,
+    )
+}
