@@ -21,7 +21,7 @@ from connector.db import session_scope
 from connector.errors import InvalidInput
 from connector.orgs import service as orgs
 from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.web.record_links import LINK_MAX_AGE_SECONDS, record_link
 from connector.web.security import DEFAULT_OFFICE_FRAME_ANCESTORS
 from tests.conftest import base_config

@@ -13,7 +13,7 @@ from connector.errors import InvalidInput
 from connector.orgs.context import Ctx
 from connector.records import service as records
 from connector.records.models import Lead, RecordType, Ticket
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 
 
 def _b64(value: str, field: str) -> bytes:

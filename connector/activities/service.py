@@ -16,7 +16,8 @@ from connector.activities.models import Activity, ActivityKind, ActivityLink, At
 from connector.errors import InvalidInput, NotFound
 from connector.orgs.context import Ctx
 from connector.orm import utcnow
-from connector.records.service import RecordRef, get_record
+from connector.records.refs import RecordRef
+from connector.records.service import get_record
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from connector.email_templates.sandbox import (
 from connector.errors import Conflict, InvalidInput, NotFound
 from connector.orgs.context import Ctx
 from connector.records.models import Company, Contact, RecordType
-from connector.records.service import RecordRef, get_record
+from connector.records.refs import RecordRef
+from connector.records.service import get_record
 
 
 @functools.cache

@@ -28,8 +28,8 @@ from connector.records.models import (
     Task,
     Ticket,
 )
+from connector.records.refs import RecordRef
 from connector.records.service import (
-    RecordRef,
     company_for_domain,
     contact_for_email,
     get_record,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +32,7 @@ from connector.records.models import (
     TicketPriority,
     TicketStatus,
 )
+from connector.records.refs import RecordRef
 
 Record = Contact | Company | Lead | Ticket
 
@@ -42,12 +42,6 @@ RECORD_MODELS: dict[RecordType, type[Record]] = {
     RecordType.LEAD: Lead,
     RecordType.TICKET: Ticket,
 }
-
-
-@dataclass(frozen=True)
-class RecordRef:
-    type: RecordType
-    id: int
 
 
 def get_record(session: Session, org_id: int, ref: RecordRef) -> Any:

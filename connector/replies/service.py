@@ -15,7 +15,8 @@ from connector.email_templates.service import render_template
 from connector.errors import SentNotLogged
 from connector.orgs.context import Ctx
 from connector.orm import is_outage
-from connector.records.service import RecordRef, get_record
+from connector.records.refs import RecordRef
+from connector.records.service import get_record
 from connector.store import StoreUnavailable
 
 # (Graph message id, reply HTML) -> the draft as sent, in Graph's message shape.

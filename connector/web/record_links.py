@@ -16,7 +16,7 @@ from connector.lookup.service import record_card
 from connector.orgs.context import Ctx
 from connector.orgs.models import User
 from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.store import get_store
 
 LINK_MAX_AGE_SECONDS = 7 * 24 * 3600
@@ -52,7 +52,7 @@ def init_app(app: Flask) -> None:
             abort(403, "This link is not valid.")
         ctx = Ctx(session, user, get_store(app), app.extensions["connector.settings"])
         try:
-            card = record_card(ctx, RecordRef(RecordType(record_type), record_id))
+            card = record_card(ctx, RecordRef.of(record_type, record_id))
         except NotFound:
             abort(404, "This record does not exist any more.")
         main = card.get(record_type) or card.get("contact") or card.get("company") or {}

@@ -13,8 +13,7 @@ from connector.activities import service
 from connector.activities.intake import email_from_payload
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.lookup.view_models import activity_detail, activity_summary
-from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.schemas import activities as schemas
 from connector.schemas import cards as out
 from connector.web.api.base import Blueprint
@@ -37,16 +36,13 @@ def _load(schema: Schema, data: Any, location: str) -> dict[str, Any]:
 
 
 def _refs(items: list[dict[str, Any]]) -> list[RecordRef]:
-    return [RecordRef(RecordType(item["type"]), item["id"]) for item in items]
+    return [RecordRef.from_json(item) for item in items]
 
 
 def _log_request() -> tuple[Any, list[RecordRef]]:
     if request.mimetype == RFC822:
         args = _load(schemas.LogEmailArgs(), request.args.to_dict(flat=False), "query")
-        refs = [
-            RecordRef(RecordType(kind), int(number))
-            for kind, number in (item.split(":") for item in args["record"])
-        ]
+        refs = [RecordRef.parse(item) for item in args["record"]]
         raw = request.get_data(cache=False)
         return parse_raw_message(raw), refs
     if not request.is_json:

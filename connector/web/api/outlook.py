@@ -28,8 +28,7 @@ from connector.providers.microsoft.graph import (
     MessageGone,
     SendUnconfirmed,
 )
-from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.replies import service
 from connector.schemas import outlook as schemas
 from connector.web.api.base import Blueprint
@@ -76,7 +75,7 @@ class Replies(MethodView):
         """
         ctx = service_ctx()
         record = data.get("record")
-        ref = RecordRef(RecordType(record["type"]), record["id"]) if record else None
+        ref = RecordRef.from_json(record) if record else None
         try:
             result = service.send_reply(
                 ctx,

@@ -12,7 +12,7 @@ from connector.lookup.service import record_card
 from connector.lookup.view_models import task_summary
 from connector.records import service
 from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.schemas import cards as out
 from connector.schemas import records as schemas
 from connector.web.api.base import Blueprint
@@ -96,7 +96,7 @@ class Tasks(MethodView):
         """Create a task, optionally about a record."""
         ctx = service_ctx()
         record = data.pop("record", None)
-        ref = RecordRef(RecordType(record["type"]), record["id"]) if record else None
+        ref = RecordRef.from_json(record) if record else None
         task = service.create_task(ctx, record=ref, **data)
         ctx.session.commit()
         return task_summary(task)
@@ -125,7 +125,7 @@ class RecordLinks(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, str]:
         """A signed link to the record's page, to open it from a mail client (valid 7 days)."""
         ctx = service_ctx()
-        ref = RecordRef(RecordType(data["type"]), data["id"])
+        ref = RecordRef.from_json(data)
         service.get_record(ctx.session, ctx.org_id, ref)
         config = current_app.config
         return {"url": record_link(config["PUBLIC_URL"], config["SECRET_KEY"], ctx.user.id, ref)}

@@ -10,8 +10,7 @@ from flask_smorest import abort
 from connector.email_templates import service
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import Role
-from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.schemas import templates as schemas
 from connector.web.api.base import Blueprint
 from connector.web.auth import login_required
@@ -50,5 +49,5 @@ class RenderTemplate(MethodView):
     def post(self, data: dict[str, Any], template_id: int) -> dict[str, str]:
         """Render a template for a record: its subject and HTML body with placeholders filled."""
         record = data.get("record")
-        ref = RecordRef(RecordType(record["type"]), record["id"]) if record else None
+        ref = RecordRef.from_json(record) if record else None
         return service.render_template(service_ctx(), template_id, ref)

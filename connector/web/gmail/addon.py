@@ -30,7 +30,7 @@ from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
 from connector.records import service as records
 from connector.records.models import Lead, RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.schemas.records import MAX_REVENUE
 from connector.store import StoreUnavailable
 from connector.web.gmail import cards
@@ -212,7 +212,7 @@ def open_person(request: AddonRequest) -> Response:
 
 
 def open_record(request: AddonRequest) -> Response:
-    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    ref = RecordRef.of(request.state["type"], request.state["id"])
     card_data = lookup.record_card(request.ctx, ref)
     contact, company = card_data.get("contact"), card_data.get("company")
     address = (contact or {}).get("emails", [None])[0] if contact else None
@@ -248,14 +248,10 @@ def log_form(request: AddonRequest) -> Response:
 
 
 def _refs(values: list[str]) -> list[RecordRef]:
-    refs = []
-    for value in values:
-        kind, _, number = value.partition(":")
-        try:
-            refs.append(RecordRef(RecordType(kind), int(number)))
-        except ValueError as exc:
-            raise InvalidInput("Choose the records to log the email on.") from exc
-    return refs
+    try:
+        return [RecordRef.parse(value) for value in values]
+    except ValueError as exc:
+        raise InvalidInput("Choose the records to log the email on.") from exc
 
 
 def _open_email(request: AddonRequest) -> Any:
@@ -354,7 +350,7 @@ def create_task(request: AddonRequest) -> Response:
     title = request.form("title")
     if not title:
         return cards.render(notification="Give the task a title.")
-    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    ref = RecordRef.of(request.state["type"], request.state["id"])
     task = records.create_task(
         request.ctx, title=title[:300], due_date=request.form_date("due_date"), record=ref
     )
@@ -372,7 +368,7 @@ def add_note(request: AddonRequest) -> Response:
     body = request.form("body")
     if not body:
         return cards.render(notification="Write the note first.")
-    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
+    ref = RecordRef.of(request.state["type"], request.state["id"])
     activities.add_note(request.ctx, body, [ref])
     request.ctx.session.commit()
     return cards.render(notification="Note added.", pop=True)

@@ -25,8 +25,7 @@ from connector.orgs.service import find_user
 from connector.providers.google import sending
 from connector.providers.google.gmail_api import GmailClient, GmailError
 from connector.providers.google.tokens import GoogleTokenVerifier, InvalidToken, google_certificates
-from connector.records.models import RecordType
-from connector.records.service import RecordRef
+from connector.records.refs import RecordRef
 from connector.store import StoreUnavailable, get_store
 from connector.web.gmail import addon, cards, events
 from connector.web.record_links import record_link
@@ -101,7 +100,7 @@ def _record_url(user: User) -> Callable[[str, int], str]:
     config = current_app.config
 
     def url(record_type: str, record_id: int) -> str:
-        ref = RecordRef(RecordType(record_type), record_id)
+        ref = RecordRef.of(record_type, record_id)
         return record_link(config["PUBLIC_URL"], config["SECRET_KEY"], user.id, ref)
 
     return url
