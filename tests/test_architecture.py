@@ -54,7 +54,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
-    sys.setrecursionlimit(10_000)
 
     def visit(node: str) -> None:
         index[node] = low[node] = len(index)
