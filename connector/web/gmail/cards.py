@@ -20,7 +20,7 @@ of an input, text the user edits and sends back, is left as it is (`input_value`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from markupsafe import Markup
@@ -638,7 +638,7 @@ def render(
     return {"renderActions": {"action": body}}
 
 
-def open_draft(draft: dict[str, Any]) -> dict[str, Any]:
+def open_draft(draft: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "renderActions": {
             "hostAppAction": {
