@@ -211,7 +211,7 @@ def init_app(app: Flask) -> None:
             except ConfigError as error:
                 raise click.ClickException(str(error)) from None
 
-        class Server(BaseApplication):  # type: ignore[misc]
+        class Server(BaseApplication):
             def load_config(self) -> None:
                 options: dict[str, Any] = {
                     **GUNICORN_OPTIONS,
@@ -224,7 +224,9 @@ def init_app(app: Flask) -> None:
                 for key, value in options.items():
                     self.cfg.set(key, value)
 
-            def load(self) -> Flask:
+            # Flask is a WSGI application, but types-gunicorn's start_response is narrower
+            # than PEP 3333's (no exc_info, no write callable), so Flask's type does not fit.
+            def load(self) -> Flask:  # type: ignore[override]
                 return app
 
         def post_fork(_server: Any, _worker: Any) -> None:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 from flask import Flask, current_app, g
@@ -77,7 +77,8 @@ def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["connector.sessionmaker"]()
-    return g.db_session
+    # g and Flask's extensions are Any; init_app puts a sessionmaker of Sessions there.
+    return cast(Session, g.db_session)
 
 
 def _close_session(_exc: BaseException | None) -> None:

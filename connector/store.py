@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 
 class StoreUnavailable(Exception):
@@ -147,7 +147,8 @@ class HasConfig(HasExtensions, Protocol):
 
 
 def get_store(app: HasExtensions) -> SharedStore:
-    return app.extensions["connector.store"]
+    # Flask's extensions are Any; init_app (below) puts the SharedStore there.
+    return cast(SharedStore, app.extensions["connector.store"])
 
 
 def init_app(app: HasConfig) -> None:

@@ -48,7 +48,9 @@ def email_from_payload(payload: dict[str, Any]) -> EmailData:
     )
 
 
-def _from_email(ctx: Ctx, data: dict[str, Any], title_field: str) -> tuple[EmailData | None, dict]:
+def _from_email(
+    ctx: Ctx, data: dict[str, Any], title_field: str
+) -> tuple[EmailData | None, dict[str, Any]]:
     payload = data.pop("email", None)
     email = email_from_payload(payload) if payload is not None else data.pop("email_data", None)
     return email, fill_from_email(ctx, data, email, title_field)

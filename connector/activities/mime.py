@@ -343,7 +343,7 @@ def _date(message: Message) -> dt.datetime | None:
 
 
 def _parse(raw: bytes) -> EmailData:
-    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)  # type: ignore[assignment]
+    message: EmailMessage = BytesParser(policy=policy.default).parsebytes(raw)
     if not message.keys():
         raise InvalidInput("The message has no headers: it is not an RFC 822 email.")
     header, email, name = _sender(_as_written(message, "From"), _first_address(message, "From"))

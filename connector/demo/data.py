@@ -365,7 +365,7 @@ class _Generator:
 
     def _insert_with_ids(self, model: type[Base], rows: list[dict[str, Any]]) -> list[int]:
         """Insert the rows, answering their new ids in the rows' order."""
-        id_column = model.__table__.c.id  # type: ignore[attr-defined]
+        id_column = model.__table__.c.id
         if self.session.connection().dialect.name == "sqlite":
             # SQLite cannot tie RETURNING rows to parameter sets, so ordered RETURNING
             # would insert row by row; instead number the rows after the largest id.

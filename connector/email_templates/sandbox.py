@@ -27,7 +27,7 @@ forgot its budget.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import ChainableUndefined, Template, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -75,7 +75,8 @@ class _Rewriter(NodeTransformer):
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
-        node.iter = _hook("bounded_iter", node.iter, lineno=node.lineno)
+        # Jinja types For.iter as any Node; what a loop runs over is an expression.
+        node.iter = _hook("bounded_iter", cast(nodes.Expr, node.iter), lineno=node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
@@ -101,7 +102,8 @@ class _Rewriter(NodeTransformer):
 def _hook(name: str, *arguments: nodes.Expr, lineno: int | None = None) -> nodes.Call:
     # An environment attribute, not a name: a template cannot shadow it.
     call = nodes.Call(nodes.EnvironmentAttribute(name), list(arguments), [], None, None)
-    return call.set_lineno(lineno if lineno is not None else arguments[0].lineno)
+    call.set_lineno(lineno if lineno is not None else arguments[0].lineno)
+    return call
 
 
 def _refuse(bound: str, message: str, node: nodes.Node) -> TemplateLimitExceeded:
@@ -166,10 +168,11 @@ class _CodeGenerator(CodeGenerator):
     """Calls the budget's hooks directly: they are ours, and run at every write and iteration,
     where the sandbox's checked `call` would cost more than the work it guards."""
 
-    def visit_Call(self, node: nodes.Call, frame: Frame, **kwargs: Any) -> None:
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
         hook = node.node
         if not (isinstance(hook, nodes.EnvironmentAttribute) and hook.name in _HOOKS):
-            super().visit_Call(node, frame, **kwargs)
+            # By keyword: Jinja's optimizeconst wrapper takes only (node, frame, **kwargs).
+            super().visit_Call(node, frame, forward_caller=forward_caller)
             return
         self.write(f"environment.{hook.name}(")
         if hook.name in ("bounded_concat", "charge_write"):
@@ -210,7 +213,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 )
         tree = super()._parse(source, name, filename)
         _check_static(tree)
-        return _Rewriter().visit(tree)
+        # NodeVisitor.visit is Any; the rewriter hands the Template node itself back.
+        return cast(nodes.Template, _Rewriter().visit(tree))
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, _PLAIN_TYPES) and callable(value) and attr not in _SAFE_METHODS:

@@ -262,13 +262,18 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
 SEARCHABLE = tuple(RecordType)
 
 
-def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> list[Select[Any]]:
+# A query of search results: type, id, title and subtitle (text, a lead's stage or a
+# ticket's status).
+SearchQuery = Select[str, int, str, Any]
+
+
+def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> list[SearchQuery]:
     """One SELECT (type, id, title, subtitle) per record type; matching is case-insensitive."""
 
     def has(column: Any) -> Any:
         return func.lower(column).contains(needle, autoescape=True)
 
-    queries: list[Select[Any]] = []
+    queries: list[SearchQuery] = []
     if RecordType.CONTACT in types:
         by_email = select(ContactEmail.contact_id).where(
             ContactEmail.organization_id == org_id, has(ContactEmail.email)

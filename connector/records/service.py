@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from connector.addresses import (
@@ -46,7 +46,8 @@ RECORD_MODELS: dict[RecordType, type[Record]] = {
 
 def get_record(session: Session, org_id: int, ref: RecordRef) -> Any:
     """The record, or NotFound: another organization's record is indistinguishable from none."""
-    record = session.get(RECORD_MODELS[ref.type], ref.id)
+    # mypy joins type[Contact] | type[Company] | ... to Base; it is one of the record models.
+    record = cast(Record | None, session.get(RECORD_MODELS[ref.type], ref.id))
     if record is None or record.organization_id != org_id:
         raise NotFound(f"There is no {ref.type.value} with id {ref.id}.")
     return record
@@ -116,7 +117,7 @@ def contact_for_email(session: Session, org_id: int, address: str) -> Contact | 
     return session.scalar(contact_by_email_query(org_id, address))
 
 
-def contact_by_email_query(org_id: int, address: str) -> Any:
+def contact_by_email_query(org_id: int, address: str) -> Select[Contact]:
     """The lookup's query: equality on the stored lower-cased address, within the organization."""
     return (
         select(Contact)

@@ -64,8 +64,12 @@ def _unavailable(what: str) -> ResponseReturnValue:
     an HTML page for a browser, with Retry-After on both."""
     message = f"The {what} is unavailable right now; nothing was saved. Try again in a few seconds."
     error = ServiceUnavailable(description=message, retry_after=RETRY_AFTER_SECONDS)
-    # What flask-smorest's JSON handler reads (webargs' abort sets the same).
-    error.data = {"message": message, "headers": {"Retry-After": str(RETRY_AFTER_SECONDS)}}
+    # What flask-smorest's JSON handler reads (webargs' abort sets the same); werkzeug's
+    # HTTPException declares no such attribute.
+    error.data = {  # type: ignore[attr-defined]
+        "message": message,
+        "headers": {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    }
     return current_app.handle_http_exception(error)
 
 

@@ -23,7 +23,7 @@ with the right status and no details of what went wrong inside.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, render_template, request
 from flask.typing import ResponseReturnValue
@@ -175,9 +175,15 @@ def init_app(app: Flask) -> None:
         return response
 
     handlers = app.error_handler_spec.setdefault(None, {}).setdefault(None, {})
+
+    def json_handler(error: type[Exception]) -> Callable[[Any], ResponseReturnValue] | None:
+        # Flask's spec may hold async handlers too; the JSON ones registered before this
+        # (flask-smorest's Api, connector.web.handlers) are plain functions.
+        return cast(Callable[[Any], ResponseReturnValue] | None, handlers.get(error))
+
     app.register_error_handler(
-        HTTPException, _negotiated(handlers.get(HTTPException), _http_error_page)
+        HTTPException, _negotiated(json_handler(HTTPException), _http_error_page)
     )
     app.register_error_handler(
-        ServiceError, _negotiated(handlers.get(ServiceError), _service_error_page)
+        ServiceError, _negotiated(json_handler(ServiceError), _service_error_page)
     )

@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msal
 from flask import (
@@ -124,7 +124,8 @@ def _take_state(state: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     store.delete(key)
-    return json.loads(raw)
+    # json.loads is Any; what the start routes stored is a JSON object.
+    return cast(dict[str, Any], json.loads(raw))
 
 
 CLIENTS = ("web", "outlook")
@@ -265,8 +266,8 @@ def microsoft_start() -> ResponseReturnValue:
             for name in request.args.getlist("scope")
             for scope in EXTRA_MS_SCOPES.get(name, [])
         ]
-        client = microsoft.MicrosoftClient.from_config(config)
-        flow = microsoft.msal_app(client).initiate_auth_code_flow(
+        ms_client = microsoft.MicrosoftClient.from_config(config)
+        flow = microsoft.msal_app(ms_client).initiate_auth_code_flow(
             MS_SCOPES + extra, redirect_uri=config["PUBLIC_URL"] + "/auth/microsoft/callback"
         )
     except (ValueError, RequestException, MsalError) as exc:
@@ -455,7 +456,12 @@ def account() -> ResponseReturnValue:
     )
 
 
-def _own_row(model: type[ApiKey] | type[LinkedAccount], row_id: int) -> Any:
+_Row = TypeVar("_Row", ApiKey, LinkedAccount)
+
+
+def _own_row(
+    model: type[_Row], row_id: int
+) -> tuple[_Row, None] | tuple[None, ResponseReturnValue]:
     """The signed-in user's own row for a POST from /account, or the page that refuses it."""
     user = _signed_in_user()
     if user is None or not _check_csrf():
@@ -468,9 +474,10 @@ def _own_row(model: type[ApiKey] | type[LinkedAccount], row_id: int) -> Any:
 
 @bp.post("/account/keys/<int:key_id>/revoke")
 def revoke_key(key_id: int) -> ResponseReturnValue:
-    key, refusal = _own_row(ApiKey, key_id)
-    if refusal is not None:
-        return refusal
+    owned = _own_row(ApiKey, key_id)
+    if owned[1] is not None:
+        return owned[1]  # the page that refuses it
+    key = owned[0]
     db = get_session()
     # Keys are checked against the database on every request: revoked here, refused
     # at once by every worker.
@@ -481,9 +488,10 @@ def revoke_key(key_id: int) -> ResponseReturnValue:
 
 @bp.post("/account/linked/<int:account_id>/disconnect")
 def disconnect(account_id: int) -> ResponseReturnValue:
-    linked, refusal = _own_row(LinkedAccount, account_id)
-    if refusal is not None:
-        return refusal
+    owned = _own_row(LinkedAccount, account_id)
+    if owned[1] is not None:
+        return owned[1]  # the page that refuses it
+    linked = owned[0]
     db = get_session()
     provider = linked.provider
     told = service.disconnect(

@@ -8,7 +8,7 @@ keys), never per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.auth import exceptions as google_exceptions
 from google.auth import jwt
@@ -45,8 +45,12 @@ class GoogleTokenVerifier:
         try:
             header = jwt.decode_header(token)
             certs = self.certificates.get(header.get("kid"))
-            claims = jwt.decode(
-                token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
+            # google-auth leaves decode unannotated: it returns the JSON payload, an object.
+            claims = cast(
+                dict[str, Any],
+                jwt.decode(
+                    token, certs=certs, audience=audience, clock_skew_in_seconds=CLOCK_SKEW_SECONDS
+                ),
             )
         except (
             ValueError,

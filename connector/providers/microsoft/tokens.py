@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msal
 from msal.exceptions import MsalError
@@ -156,8 +156,9 @@ def _redeem_refresh_token(
     cipher: TokenCipher,
     account: LinkedAccount,
     scopes: list[str],
-) -> dict:
+) -> dict[str, Any]:
     refresh_token = stored_refresh_token(cipher, account)
     if refresh_token is None:
         raise ConsentRequired("no readable refresh token")
-    return app.acquire_token_by_refresh_token(refresh_token, scopes=scopes)
+    # msal ships no types; it answers with the token endpoint's JSON object.
+    return cast(dict[str, Any], app.acquire_token_by_refresh_token(refresh_token, scopes=scopes))

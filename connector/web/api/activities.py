@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Response, request
 from flask.views import MethodView
@@ -27,7 +27,8 @@ RFC822 = "message/rfc822"
 
 def _load(schema: Schema, data: Any, location: str) -> dict[str, Any]:
     try:
-        return schema.load(data)
+        # marshmallow types load() as Any; a schema without many=True loads one dict.
+        return cast(dict[str, Any], schema.load(data))
     except ValidationError as err:
         # Keyed by where the input was, as webargs keys every other operation's errors.
         errors = {location: err.messages}

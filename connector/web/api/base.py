@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, NoReturn, TypeVar, cast
 
 import flask_smorest
 from apispec import BasePlugin
@@ -26,8 +29,12 @@ from connector.web.json_input import (
 
 API_PREFIX = "/api/v1"
 
+# A view function or MethodView class, which flask-smorest's decorators hand back wrapped.
+F = TypeVar("F", bound=Callable[..., Any])
 
-class ErrorSchema(SmorestErrorSchema):
+
+# flask-smorest ships no types (pyproject.toml, tool.mypy): its classes are Any to mypy.
+class ErrorSchema(SmorestErrorSchema):  # type: ignore[misc]
     """The one error shape, with the fields some errors add for a client to act on."""
 
     reason = fields.String(
@@ -45,7 +52,9 @@ class ErrorSchema(SmorestErrorSchema):
 class RequiresOneOfPlugin(BasePlugin):
     """Documents RequiresOneOf, which marshmallow's fields cannot express."""
 
-    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+    def schema_helper(
+        self, name: str, definition: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any] | None:
         schema = kwargs.get("schema")
         cls = resolve_schema_cls(schema) if schema is not None else None
         if not (isinstance(cls, type) and issubclass(cls, RequiresOneOf)):
@@ -55,7 +64,9 @@ class RequiresOneOfPlugin(BasePlugin):
         return {"anyOf": [{"required": [cls._data_key(n)]} for n in cls.required_one_of]}
 
 
-def nullable_nested(_converter: Any, field: fields.Field, ret: dict, **_kwargs: Any) -> dict:
+def nullable_nested(
+    _converter: Any, field: fields.Field[Any], ret: dict[str, Any], **_kwargs: Any
+) -> dict[str, Any]:
     """OpenAPI 3.0 has no null type, so apispec writes a nullable nested object as
     anyOf [{type: object, nullable: true}, {$ref}]: its first branch takes ANY object, so
     the document would accept what validation refuses. Narrow that branch to null alone."""
@@ -76,11 +87,15 @@ class Parser(FlaskParser):
         return load_json(req.get_data(cache=True))
 
     def _handle_invalid_json_error(
-        self, error: Exception, req: Request, *args: Any, **kwargs: Any
-    ) -> Any:
+        self,
+        error: json.JSONDecodeError | UnicodeDecodeError,
+        req: Request,
+        *args: Any,
+        **kwargs: Any,
+    ) -> NoReturn:
         if isinstance(error, JSONInputError):
             reject(error)
-        return super()._handle_invalid_json_error(error, req, *args, **kwargs)
+        super()._handle_invalid_json_error(error, req, *args, **kwargs)
 
     def load_querystring(self, req: Request, schema: Schema) -> Any:
         """The query string, by the rule JSON bodies follow: text that cannot be stored is a 400.
@@ -108,15 +123,122 @@ class Parser(FlaskParser):
         return data
 
 
-class Blueprint(flask_smorest.Blueprint):
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """flask-smorest's Blueprint, with types for the decorators the API uses.
+
+    Each decorator hands back the view wrapped (arguments injected, the answer serialized),
+    but to mypy it is the view as written: only Flask calls it, and so its body and its
+    signature stay checked.
+    """
+
     ARGUMENTS_PARSER = Parser()
 
+    def route(
+        self,
+        rule: str,
+        *,
+        parameters: list[Any] | None = None,
+        tags: list[str] | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        # cast: flask-smorest's decorators are untyped (Any).
+        return cast(
+            Callable[[F], F], super().route(rule, parameters=parameters, tags=tags, **options)
+        )
 
-class Api(flask_smorest.Api):
+    def arguments(
+        self,
+        schema: type[Schema] | Schema,
+        *,
+        location: str = "json",
+        content_type: str | None = None,
+        required: bool = True,
+        description: str | None = None,
+        example: Any = None,
+        examples: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Callable[[F], F]:
+        return cast(
+            Callable[[F], F],
+            super().arguments(
+                schema,
+                location=location,
+                content_type=content_type,
+                required=required,
+                description=description,
+                example=example,
+                examples=examples,
+                **kwargs,
+            ),
+        )
+
+    def response(
+        self,
+        status_code: int | str | HTTPStatus,
+        schema: type[Schema] | Schema | str | dict[str, Any] | None = None,
+        *,
+        content_type: str | None = None,
+        description: str | None = None,
+        example: Any = None,
+        examples: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        return cast(
+            Callable[[F], F],
+            super().response(
+                status_code,
+                schema,
+                content_type=content_type,
+                description=description,
+                example=example,
+                examples=examples,
+                headers=headers,
+            ),
+        )
+
+    def alt_response(
+        self,
+        status_code: int | str | HTTPStatus,
+        response: str | None = None,
+        *,
+        schema: type[Schema] | Schema | str | dict[str, Any] | None = None,
+        content_type: str | None = None,
+        description: str | None = None,
+        example: Any = None,
+        examples: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+        success: bool = False,
+    ) -> Callable[[F], F]:
+        return cast(
+            Callable[[F], F],
+            super().alt_response(
+                status_code,
+                response,
+                schema=schema,
+                content_type=content_type,
+                description=description,
+                example=example,
+                examples=examples,
+                headers=headers,
+                success=success,
+            ),
+        )
+
+    @staticmethod
+    def doc(**kwargs: Any) -> Callable[[F], F]:
+        return cast(Callable[[F], F], flask_smorest.Blueprint.doc(**kwargs))
+
+
+class Api(flask_smorest.Api):  # type: ignore[misc]
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Any:
+    def handle_http_exception(
+        self, error: HTTPException
+    ) -> tuple[dict[str, Any], int, dict[str, Any]]:
         """Every error, API or not, is `{code, status, message[, errors]}`."""
+        payload: dict[str, Any]
+        code: int
+        headers: dict[str, Any]
         payload, code, headers = super().handle_http_exception(error)
         if "message" not in payload:
             if code >= 500:

@@ -20,7 +20,7 @@ of an input, text the user edits and sends back, is left as it is (`input_value`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from markupsafe import Markup
@@ -150,7 +150,9 @@ def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
     return {"dateTimePicker": body}
 
 
-def section(widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False) -> dict:
+def section(
+    widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {"widgets": list(widgets)}
     if header:
         body["header"] = formatted(header)
@@ -354,7 +356,11 @@ def person_card(
         )
         for a in result.get("activities", [])[:5]
     ]
-    record = ("contact", contact["id"]) if contact else ("company", company["id"])
+    if contact:
+        record, title = ("contact", contact["id"]), contact["name"]
+    else:
+        assert company is not None  # one of the two is there (the return above)
+        record, title = ("company", company["id"]), company["name"]
     actions = [
         buttons(
             button("Log email", action(act, "log_form", email=result["email"])),
@@ -368,7 +374,6 @@ def person_card(
         ),
         buttons(button("Open in the connector", open_link(record_url(*record)))),
     ]
-    title = contact["name"] if contact else company["name"]
     subtitle = (
         " · ".join(p for p in (contact.get("job_title"), (company or {}).get("name")) if p)
         if contact
@@ -638,7 +643,7 @@ def render(
     return {"renderActions": {"action": body}}
 
 
-def open_draft(draft: dict[str, Any]) -> dict[str, Any]:
+def open_draft(draft: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "renderActions": {
             "hostAppAction": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -42,7 +42,8 @@ class Unauthorized(Exception):
 
 
 def _verifier() -> GoogleTokenVerifier:
-    return current_app.extensions["connector.google_verifier"]
+    # Flask's extensions are Any; init_app (below) puts a GoogleTokenVerifier there.
+    return cast(GoogleTokenVerifier, current_app.extensions["connector.google_verifier"])
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -50,7 +51,9 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _endpoint_audience() -> str:
-    return current_app.config["GOOGLE_AUDIENCE"] or current_app.config["PUBLIC_URL"] + request.path
+    # Flask's config is Any; both settings are strings (connector.config).
+    audience = cast(str | None, current_app.config["GOOGLE_AUDIENCE"])
+    return audience or cast(str, current_app.config["PUBLIC_URL"]) + request.path
 
 
 def _authenticate(event: dict[str, Any]) -> User | str:
