@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from connector.accounts.crypto import TokenCipher
 from connector.accounts.models import Provider
 from connector.accounts.service import linked_account, stored_refresh_token
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, SendUnconfirmed
 from connector.orgs.models import User
 from connector.outbound import never_reached
 from connector.providers.google.gmail_api import GmailError
@@ -32,10 +32,6 @@ ANSWER_SECONDS = 10
 
 # What Google's token endpoint answers when only the user can fix it, by signing in again.
 _SIGN_IN_AGAIN = {"invalid_grant", "invalid_scope"}
-
-
-class SendUnconfirmed(GmailError):
-    """The send went out and no answer came back: the reply may have been sent."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ connector puts its text above the quote, then sends the draft. createReply and
 the update need Mail.ReadWrite, send needs Mail.Send.
 
 A failure before send leaves nothing behind: the draft is deleted. A send whose
-answer never came may or may not have gone out, and is reported as exactly that,
-so that nobody sends the same reply twice by retrying.
+answer never came may or may not have gone out, and is reported as exactly that
+(connector.mailbox.SendUnconfirmed), so that nobody sends the same reply twice by
+retrying.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import requests
 
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, SendUnconfirmed
 from connector.outbound import never_reached
 
 TIMEOUT_SECONDS = 10
@@ -28,7 +29,7 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 class GraphError(Exception):
-    """Graph could not be reached or failed. Nothing was sent, but for SendUnconfirmed."""
+    """Graph could not be reached or failed before the send: nothing was sent."""
 
 
 class MessageGone(GraphError):
@@ -37,10 +38,6 @@ class MessageGone(GraphError):
 
 class BadMessageId(GraphError):
     """Graph rejected the message id as malformed."""
-
-
-class SendUnconfirmed(GraphError):
-    """The send request went out and no answer came back: the reply may have been sent."""
 
 
 class _Refused(GraphError):

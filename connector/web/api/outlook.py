@@ -18,7 +18,7 @@ from connector.errors import (
     SentNotLogged,
     UpstreamUnavailable,
 )
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, SendUnconfirmed
 from connector.orgs.context import Ctx
 from connector.providers.microsoft import tokens as microsoft
 from connector.providers.microsoft.graph import (
@@ -26,7 +26,6 @@ from connector.providers.microsoft.graph import (
     GraphClient,
     GraphError,
     MessageGone,
-    SendUnconfirmed,
 )
 from connector.records.models import RecordType
 from connector.records.service import RecordRef

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.db import get_session, is_outage
 from connector.errors import ServiceError
+from connector.mailbox import SendUnconfirmed
 from connector.orgs.context import Ctx
 from connector.orgs.models import User
 from connector.orgs.service import find_user
@@ -160,7 +161,7 @@ def _problem(error: Exception) -> str:
     if isinstance(error, StoreUnavailable) or is_outage(error):
         log.warning("Gmail add-on request during an outage: %s", error)
         return UNAVAILABLE
-    if isinstance(error, sending.SendUnconfirmed):
+    if isinstance(error, SendUnconfirmed):
         log.warning("Gmail send unconfirmed: %s", error)
         return (
             "Gmail did not confirm that the reply went out. Look in Sent before you send it again."
@@ -210,6 +211,7 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
     except (
         ServiceError,
         GmailError,
+        SendUnconfirmed,
         SQLAlchemyError,
         StoreUnavailable,
         KeyError,
