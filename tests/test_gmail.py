@@ -668,6 +668,32 @@ def test_send_now_refreshes_the_token_sends_in_thread_and_logs(addon, consented)
     assert result["activities"][0]["message_id"] == reply["Message-ID"]
 
 
+def test_send_now_goes_through_the_one_replies_service(addon, consented, monkeypatch) -> None:
+    """Gmail's Send and Outlook's send share connector.replies.service.send_reply: here it
+    gets the user's Gmail as its mailbox (test_outlook_send checks Outlook's side)."""
+    from connector.providers.google.sending import GmailMailbox
+    from connector.records.models import RecordType
+    from connector.replies import service
+
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    calls = []
+    send_reply = service.send_reply
+
+    def spy(ctx, mailbox, **kwargs):
+        calls.append((mailbox, kwargs))
+        return send_reply(ctx, mailbox, **kwargs)
+
+    monkeypatch.setattr(service, "send_reply", spy)
+    picker = _template_picker(addon)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    assert body["renderActions"]["action"]["notification"]["text"] == "Reply sent and logged."
+    [(mailbox, kwargs)] = calls
+    assert isinstance(mailbox, GmailMailbox)
+    assert kwargs["message_id"] == "m1" and kwargs["record"].type == RecordType.CONTACT
+    assert len(addon.gmail.sent) == 1
+
+
 @pytest.mark.parametrize("situation", ["never signed in", "no send scope", "revoked"])
 def test_send_without_consent_offers_to_sign_in(addon, consented, situation) -> None:
     idp, link = consented

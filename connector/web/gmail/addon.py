@@ -7,11 +7,11 @@ verified; handlers call the records services and return response JSON built by
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,19 +20,19 @@ from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.addresses import normalize_email
-from connector.db import is_outage
 from connector.email_templates import service as templates
 from connector.errors import InvalidInput, SentNotLogged
 from connector.lookup import service as lookup
 from connector.lookup import view_models as vm
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, Mailbox, Reply
 from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
+from connector.providers.google.sending import build_reply
 from connector.records import service as records
 from connector.records.models import Lead, RecordType
 from connector.records.service import RecordRef
+from connector.replies import service as replies
 from connector.schemas.records import MAX_REVENUE
-from connector.store import StoreUnavailable
 from connector.web.gmail import cards
 
 Response = dict[str, Any]
@@ -63,8 +63,8 @@ class AddonRequest:
     message: OpenMessage | None
     gmail_client: Callable[[OpenMessage], GmailClient]
     record_url: Callable[[str, int], str]
-    # Sends raw MIME in a thread as the user, with their stored consent (ConsentRequired).
-    send_as_user: Callable[[str, bytes], dict[str, Any]] | None = None
+    # The user's Gmail, to reply to the open message from (sending needs their consent).
+    mailbox: Callable[[OpenMessage], Mailbox] | None = None
     consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
 
@@ -411,31 +411,8 @@ def template_picker(request: AddonRequest) -> Response:
 
 
 def _render_for(request: AddonRequest, address: str) -> dict[str, str]:
-    contact = (
-        records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
-        if (address)
-        else None
-    )
-    ref = RecordRef(RecordType.CONTACT, contact.id) if contact else None
+    ref = replies.contact_record(request.ctx, address)
     return templates.render_template(request.ctx, int(request.state["template_id"]), ref)
-
-
-def build_reply(original: dict[str, str], from_address: str, rendered: dict[str, str]) -> bytes:
-    """A reply in the thread: Re: subject, In-Reply-To and References, HTML with a text part."""
-    reply = EmailMessage()
-    reply["From"] = from_address
-    reply["To"] = original.get("Reply-To") or original.get("From", "")
-    subject = original.get("Subject", "")
-    reply["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
-    message_id = original.get("Message-ID")
-    if message_id:
-        reply["In-Reply-To"] = message_id
-        reply["References"] = " ".join(p for p in (original.get("References"), message_id) if p)
-    # Our own Message-ID, so that the sent reply is logged under the ID it travels with.
-    reply["Message-ID"] = email.utils.make_msgid(domain="connector.invalid")
-    reply.set_content(rendered["body_text"])
-    reply.add_alternative(rendered["body_html"], subtype="html")
-    return reply.as_bytes()
 
 
 def reply_with_template(request: AddonRequest) -> Response:
@@ -444,37 +421,35 @@ def reply_with_template(request: AddonRequest) -> Response:
     client = request.client()
     metadata = client.metadata(request.message.message_id)
     rendered = _render_for(request, str(request.state.get("email", "")))
-    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    reply = Reply(rendered["body_html"], rendered["body_text"])
+    raw = build_reply(metadata.headers, request.ctx.user.email, reply)
     draft = client.create_draft(metadata.thread_id or request.message.thread_id, raw)
     return cards.open_draft(draft)
 
 
 def send_with_template(request: AddonRequest) -> Response:
     """Send the rendered reply now, from the user's Gmail, and log it on the contact."""
-    if request.message is None or request.send_as_user is None:
+    if request.message is None or request.mailbox is None:
         raise InvalidInput("Open an email to reply to.")
-    metadata = request.client().metadata(request.message.message_id)
-    address = str(request.state.get("email", ""))
-    rendered = _render_for(request, address)
-    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    ctx = request.ctx
     try:
-        request.send_as_user(metadata.thread_id or request.message.thread_id, raw)
+        result = replies.send_reply(
+            ctx,
+            request.mailbox(request.message),
+            message_id=request.message.message_id,
+            template_id=int(request.state["template_id"]),
+            record=replies.contact_record(ctx, str(request.state.get("email", ""))),
+        )
+        replies.commit_sent(ctx, result)
     except ConsentRequired:
         return cards.render(push_card=cards.consent_card(request.consent_url))
-    try:
-        contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
-        if contact is not None:
-            activities.log_email(
-                request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
-            )
-            request.ctx.session.commit()
-    except (SQLAlchemyError, StoreUnavailable) as exc:
-        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
-            raise
+    except SentNotLogged as exc:
         # Sent: the one thing the user must not do now is send it again.
-        request.ctx.session.rollback()
-        return cards.render(notification=SentNotLogged().message, pop=True)
-    return cards.render(notification="Reply sent" + (" and logged." if contact else "."), pop=True)
+        with contextlib.suppress(SQLAlchemyError):
+            ctx.session.rollback()
+        return cards.render(notification=exc.message, pop=True)
+    logged = result["activity_id"] is not None
+    return cards.render(notification="Reply sent" + (" and logged." if logged else "."), pop=True)
 
 
 def insert_template(request: AddonRequest) -> Response:
