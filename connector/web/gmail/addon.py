@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.activities import intake
@@ -32,8 +33,10 @@ from connector.records import service as records
 from connector.records.models import Lead, RecordType
 from connector.records.service import RecordRef
 from connector.replies import service as replies
-from connector.schemas.records import MAX_REVENUE
+from connector.schemas.activities import LogEmailArgs, NoteIn
+from connector.schemas.records import ContactIn, LeadIn, TaskIn, TicketIn
 from connector.web.gmail import cards
+from connector.web.json_input import invalid_request_message
 
 Response = dict[str, Any]
 
@@ -247,15 +250,16 @@ def log_form(request: AddonRequest) -> Response:
     return cards.render(push_card=cards.log_form_card(_one(request), request.act))
 
 
-def _refs(values: list[str]) -> list[RecordRef]:
-    refs = []
-    for value in values:
-        kind, _, number = value.partition(":")
-        try:
-            refs.append(RecordRef(RecordType(kind), int(number)))
-        except ValueError as exc:
-            raise InvalidInput("Choose the records to log the email on.") from exc
-    return refs
+def _load(schema: Schema, form: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """A form's fields through the JSON API's own input schema: what the API refuses is
+    refused here too, with the message of the API's 400. A field left empty is not given."""
+    given = {name: value for name, value in form.items() if value not in ("", None, [])}
+    try:
+        return schema.load(given, **options)
+    except ValidationError as error:
+        # Keyed as webargs keys a JSON body's errors: the API's message, word for word.
+        errors = {"json": error.messages}
+        raise InvalidInput(invalid_request_message(errors), errors) from error
 
 
 def _open_email(request: AddonRequest) -> Any:
@@ -264,9 +268,12 @@ def _open_email(request: AddonRequest) -> Any:
 
 
 def log_email(request: AddonRequest) -> Response:
-    refs = _refs(request.form_list("records"))
-    if not refs:
-        return cards.render(notification="Choose at least one record.")
+    # The records as the API takes them with a raw message: type:id, repeated.
+    chosen = _load(LogEmailArgs(), {"record": request.form_list("records")})
+    refs = [
+        RecordRef(RecordType(kind), int(number))
+        for kind, number in (item.split(":") for item in chosen["record"])
+    ]
     email_data = _open_email(request)
     result = activities.log_email(request.ctx, email_data, refs)
     request.ctx.session.commit()
@@ -295,46 +302,30 @@ def _subject(request: AddonRequest) -> str:
     return request.client().metadata(request.message.message_id).headers.get("Subject", "")
 
 
-def _revenue(value: str) -> Any:
-    from decimal import Decimal, InvalidOperation
-
-    if not value:
-        return None
-    try:
-        amount = Decimal(value.replace(",", "").replace(" ", ""))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"“{value}” is not an amount.") from exc
-    if not amount.is_finite():
-        raise InvalidInput(f"“{value}” is not an amount.")
-    if amount < 0:
-        raise InvalidInput("The expected revenue cannot be negative.")
-    if amount > MAX_REVENUE:
-        raise InvalidInput(f"The expected revenue cannot be more than {MAX_REVENUE:,}.")
-    return amount.quantize(Decimal("0.01"))
+def _amount(value: str) -> str:
+    """An amount as a person types it ("12,500"), as the API takes it ("12500")."""
+    return value.replace(",", "").replace(" ", "")
 
 
 def create_lead(request: AddonRequest) -> Response:
+    form = {
+        "title": request.form("title"),
+        "expected_revenue": _amount(request.form("expected_revenue")),
+    }
+    # The email is the open message, given apart from the form (the API's `email`).
+    fields = _load(LeadIn(), form, partial=("email",))
     email_data = _open_email(request)
-    fields: dict[str, Any] = {"email_data": email_data}
-    if request.form("title"):
-        fields["title"] = request.form("title")[:300]
-    fields["expected_revenue"] = _revenue(request.form("expected_revenue"))
-    lead: Lead = intake.create_lead(request.ctx, fields)
+    lead: Lead = intake.create_lead(request.ctx, {**fields, "email_data": email_data})
     request.ctx.session.commit()
     person = _person(request, _one(request), email_data.message_id)
     return cards.render(notification=f"Lead created: {lead.title}", pop=True, update_card=person)
 
 
 def create_ticket(request: AddonRequest) -> Response:
+    form = {"subject": request.form("title"), "priority": request.form("priority")}
+    fields = _load(TicketIn(), form, partial=("email",))
     email_data = _open_email(request)
-    fields: dict[str, Any] = {"email_data": email_data}
-    if request.form("title"):
-        fields["subject"] = request.form("title")[:300]
-    priority = request.form("priority") or "normal"
-    if priority not in ("low", "normal", "high", "urgent"):
-        raise InvalidInput("Choose a priority.")
-    fields["priority"] = priority
-    ticket = intake.create_ticket(request.ctx, fields)
+    ticket = intake.create_ticket(request.ctx, {**fields, "email_data": email_data})
     request.ctx.session.commit()
     person = _person(request, _one(request), email_data.message_id)
     return cards.render(
@@ -351,13 +342,16 @@ def task_form(request: AddonRequest) -> Response:
 
 
 def create_task(request: AddonRequest) -> Response:
-    title = request.form("title")
-    if not title:
-        return cards.render(notification="Give the task a title.")
-    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
-    task = records.create_task(
-        request.ctx, title=title[:300], due_date=request.form_date("due_date"), record=ref
-    )
+    due_date = request.form_date("due_date")
+    form = {
+        "title": request.form("title"),
+        "due_date": due_date.isoformat() if due_date else None,
+        "record": {"type": request.state["type"], "id": int(request.state["id"])},
+    }
+    fields = _load(TaskIn(), form)
+    record = fields.pop("record")
+    ref = RecordRef(RecordType(record["type"]), record["id"])
+    task = records.create_task(request.ctx, record=ref, **fields)
     request.ctx.session.commit()
     return cards.render(notification=f"Task created: {task.title}", pop=True)
 
@@ -369,28 +363,34 @@ def note_form(request: AddonRequest) -> Response:
 
 
 def add_note(request: AddonRequest) -> Response:
-    body = request.form("body")
-    if not body:
-        return cards.render(notification="Write the note first.")
-    ref = RecordRef(RecordType(request.state["type"]), int(request.state["id"]))
-    activities.add_note(request.ctx, body, [ref])
+    form = {
+        "body": request.form("body"),
+        "records": [{"type": request.state["type"], "id": int(request.state["id"])}],
+    }
+    fields = _load(NoteIn(), form)
+    refs = [RecordRef(RecordType(r["type"]), r["id"]) for r in fields["records"]]
+    activities.add_note(request.ctx, fields["body"], refs, fields["subject"])
     request.ctx.session.commit()
     return cards.render(notification="Note added.", pop=True)
 
 
 def create_contact(request: AddonRequest) -> Response:
-    address = normalize_email(request.form("email"))
-    if address is None:
-        return cards.render(notification="Give a valid email address.")
-    name = request.form("name") or address
+    typed = request.form("email")
     company_id = request.state.get("company_id")
     new_company = None
     if company_id is None and request.state.get("domain") and request.form("company_name"):
         new_company = {"name": request.form("company_name"), "domains": [request.state["domain"]]}
-    contact = records.create_contact(
-        request.ctx, name=name, emails=[address], company_id=company_id, new_company=new_company
-    )
+    form = {
+        # No name: the address is the name.
+        "name": request.form("name") or normalize_email(typed),
+        "emails": [typed] if typed else None,
+        "company_id": company_id,
+        "new_company": new_company,
+    }
+    fields = _load(ContactIn(), form)
+    contact = records.create_contact(request.ctx, **fields)
     request.ctx.session.commit()
+    address = normalize_email(fields["emails"][0]) or ""
     result = lookup.lookup(request.ctx, [address])[0]
     return cards.render(
         notification=f"Contact created: {contact.name}",
