@@ -643,6 +643,24 @@ def test_compose_inserts_a_rendered_template(addon) -> None:
     assert markup["updateSubject"]["subject"] == "Hi Hank"
 
 
+def test_compose_renders_for_whom_the_message_view_would_look_up(addon) -> None:
+    """A draft's recipients go through the same rule as an open message's participants:
+    the user is not one of them, and addresses are read as addresses."""
+    from connector.web.gmail.addon import participants
+
+    create_contact(addon.caller)
+    addon.caller.post(
+        "/api/v1/templates",
+        json={"name": "Hello", "subject": "Hi", "body_html": "<p>Hi {{ contact.first_name }}</p>"},
+    )
+    recipients = [addon.user_email.upper(), "Hank Scorpio <Hank@Globex.test>"]
+    assert participants({"To": ", ".join(recipients)}, addon.user_email) == ["hank@globex.test"]
+    picker = pushed(addon.trigger("compose", "draft-1", toRecipients=recipients))
+    inserted = addon.call(find_action(picker, "Hello"))
+    markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
+    assert markup["updateBody"]["insertContents"][0]["content"] == "<p>Hi Hank</p>"
+
+
 def test_a_template_past_its_bounds_is_a_notification_within_seconds(addon) -> None:
     """The add-on renders through the same bounded render as the API."""
     create_contact(addon.caller)

@@ -134,7 +134,11 @@ def homepage(request: AddonRequest) -> Response:
 
 
 def participants(headers: dict[str, str], user_email: str) -> list[str]:
-    """Everyone on the message but the user: From, then To and Cc, each once."""
+    """Everyone on the message but the user: From (and Reply-To), then To and Cc, each once.
+
+    The one answer to "who on this message do we look up" for every Gmail path (the open
+    message, a draft's recipients); the Outlook pane has its twin in static/outlook/item.js.
+    """
     addresses: list[str] = []
     for name in ("From", "Reply-To", "To", "Cc"):
         for _display, raw in email.utils.getaddresses([headers.get(name, "")]):
@@ -179,13 +183,14 @@ def _person(request: AddonRequest, result: dict[str, Any], message_id: str | Non
 def compose(request: AddonRequest) -> Response:
     found = templates.list_templates(request.ctx)
     recipients = (request.event.get("gmail") or {}).get("toRecipients") or []
+    people = participants({"To": ", ".join(recipients)}, request.ctx.user.email)
     return cards.push(
         cards.template_picker_card(
             [_template_dict(t) for t in found],
             request.act,
             name="compose",
             compose=True,
-            email=str(recipients[0]) if recipients else "",
+            email=people[0] if people else "",
         )
     )
 
