@@ -404,8 +404,196 @@ def test_bad_form_input_is_a_notification(addon) -> None:
     card = pushed(addon.trigger("message", "m1"))
     form = pushed(addon.call(find_action(card, "Create lead")))
     body = addon.call(find_action(form, "Create lead"), form={"expected_revenue": strings("lots")})
-    assert "is not an amount" in body["renderActions"]["action"]["notification"]["text"]
+    assert body["renderActions"]["action"]["notification"]["text"] == (
+        "The request is not valid: expected_revenue: Not a valid number."
+    )
     assert addon.caller.get("/api/v1/search?q=quote").json["total"] == 0
+
+
+def _rows(app) -> dict[str, int]:
+    import sqlalchemy as sa
+
+    from connector.activities.models import Activity
+    from connector.db import session_scope
+    from connector.records.models import Company, Contact, Lead, Task, Ticket
+
+    with session_scope(app) as session:
+        return {
+            model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (Company, Contact, Lead, Ticket, Task, Activity)
+        }
+
+
+def test_the_forms_refuse_what_the_api_refuses_in_the_apis_words(app, addon) -> None:
+    """The add-on's forms load into the API's own input schemas: what POST /api/v1/contacts
+    or /api/v1/leads refuses, the form refuses too, with the message of the API's 400, and
+    neither writes anything. Each case is a form and the JSON body it stands for."""
+    from connector.web.gmail import cards
+
+    create_company(addon.caller)  # Globex: the lead's sender, hank@globex.test, has a company
+    addon.gmail.add("m1", mime())
+    addon.gmail.add("m2", mime(sender="Mia Wong <mia@initech.test>", message_id="<m2@x.test>"))
+    lead_form = pushed(
+        addon.call(find_action(pushed(addon.trigger("message", "m1")), "Create lead"))
+    )
+    unknown = pushed(addon.trigger("message", "m2"))
+    assert unknown["name"] == "unknown"
+    company = {"name": "Initech", "domains": ["initech.test"]}  # the card proposes it
+    long_name, long_title = "M" * 201, "Q" * 301
+    # The email the lead comes from: in the form, the open message; in the API, its raw MIME.
+    email = {"raw": base64.b64encode(mime()).decode()}
+    revenue = "Must be greater than or equal to 0 and less than or equal to 999999999999.99."
+    cases = [
+        # (button, form, API path, API body, what the message must name)
+        (
+            find_action(unknown, "Create contact"),
+            {"name": long_name, "email": "mia@initech.test", "company_name": "Initech"},
+            "/api/v1/contacts",
+            {"name": long_name, "emails": ["mia@initech.test"], "new_company": company},
+            "name: Longer than maximum length 200.",
+        ),
+        (
+            find_action(unknown, "Create contact"),
+            {"name": "Mia Wong", "email": "mia-at-initech", "company_name": "Initech"},
+            "/api/v1/contacts",
+            {"name": "Mia Wong", "emails": ["mia-at-initech"], "new_company": company},
+            "emails.0: 'mia-at-initech' is not an email address.",
+        ),
+        (  # a required field left empty
+            find_action(unknown, "Create contact"),
+            {"name": "Mia Wong", "email": "", "company_name": "Initech"},
+            "/api/v1/contacts",
+            {"name": "Mia Wong", "new_company": company},
+            "emails: Missing data for required field.",
+        ),
+        (
+            find_action(unknown, "Create contact"),
+            {"name": "Mia Wong", "email": "mia@initech.test", "company_name": long_name},
+            "/api/v1/contacts",
+            {
+                "name": "Mia Wong",
+                "emails": ["mia@initech.test"],
+                "new_company": {**company, "name": long_name},
+            },
+            "new_company.name: Length must be between 1 and 200.",
+        ),
+        (
+            find_action(lead_form, "Create lead"),
+            {"title": long_title, "expected_revenue": "5000"},
+            "/api/v1/leads",
+            {"title": long_title, "expected_revenue": "5000", "email": email},
+            "title: Length must be between 1 and 300.",
+        ),
+        (
+            find_action(lead_form, "Create lead"),
+            {"title": "Quote", "expected_revenue": "-1"},
+            "/api/v1/leads",
+            {"title": "Quote", "expected_revenue": "-1", "email": email},
+            "expected_revenue: " + revenue,
+        ),
+        (
+            find_action(lead_form, "Create lead"),
+            {"title": "", "expected_revenue": "1000000000000"},
+            "/api/v1/leads",
+            {"expected_revenue": "1000000000000", "email": email},
+            "expected_revenue: " + revenue,
+        ),
+        (
+            find_action(lead_form, "Create lead"),
+            {"title": "Quote", "expected_revenue": "lots"},
+            "/api/v1/leads",
+            {"title": "Quote", "expected_revenue": "lots", "email": email},
+            "expected_revenue: Not a valid number.",
+        ),
+        (
+            find_action(lead_form, "Create lead"),
+            {"title": "Quote", "expected_revenue": "NaN"},
+            "/api/v1/leads",
+            {"title": "Quote", "expected_revenue": "NaN", "email": email},
+            "expected_revenue: Special numeric values (nan or infinity) are not permitted.",
+        ),
+    ]
+    before = _rows(app)
+    for button, form, path, api_body, names in cases:
+        api = addon.caller.post(path, json=api_body)
+        assert api.status_code == 400, (path, api_body, api.json)
+        assert api.json["message"] == f"The request is not valid: {names}"
+        body = addon.call(button, form={name: strings(value) for name, value in form.items()})
+        action = body["renderActions"]["action"]
+        # As every text of a card, escaped: Gmail shows the API's message as it is.
+        assert action["notification"]["text"] == cards.as_text(api.json["message"]), form
+        assert "navigations" not in action  # the form stays open, to be corrected
+    assert _rows(app) == before
+    assert before["Contact"] == before["Lead"] == before["Activity"] == 0
+
+
+def test_the_other_forms_that_write_use_the_apis_schemas_too(app, addon) -> None:
+    """Ticket, task, note and log forms: refused as their API operations refuse them."""
+    from connector.web.gmail import cards
+
+    contact = create_contact(addon.caller)
+    addon.gmail.add("m1", mime())
+    person = pushed(addon.trigger("message", "m1"))
+    ticket = find_action(pushed(addon.call(find_action(person, "Create ticket"))), "Create ticket")
+    task = find_action(pushed(addon.call(find_action(person, "Create task"))), "Create task")
+    note = find_action(pushed(addon.call(find_action(person, "Add note"))), "Add note")
+    log = find_action(pushed(addon.call(find_action(person, "Log email"))), "Log email")
+    record = {"type": "contact", "id": contact["id"]}
+    email = {"raw": base64.b64encode(mime()).decode()}
+    cases = [
+        # (button, form, API path, API body, what the message must name)
+        (
+            ticket,
+            {"title": "Q" * 301, "priority": "high"},
+            "/api/v1/tickets",
+            {"subject": "Q" * 301, "priority": "high", "email": email},
+            "subject: Length must be between 1 and 300.",
+        ),
+        (
+            ticket,
+            {"title": "Quote", "priority": "whenever"},
+            "/api/v1/tickets",
+            {"subject": "Quote", "priority": "whenever", "email": email},
+            "priority: Must be one of: low, normal, high, urgent.",
+        ),
+        (
+            task,
+            {"title": ""},
+            "/api/v1/tasks",
+            {"record": record},
+            "title: Missing data for required field.",
+        ),
+        (
+            task,
+            {"title": "T" * 301},
+            "/api/v1/tasks",
+            {"title": "T" * 301, "record": record},
+            "title: Length must be between 1 and 300.",
+        ),
+        (
+            note,
+            {"body": ""},
+            "/api/v1/notes",
+            {"records": [record]},
+            "body: Missing data for required field.",
+        ),
+    ]
+    before = _rows(app)
+    for button, form, path, api_body, names in cases:
+        api = addon.caller.post(path, json=api_body)
+        assert api.status_code == 400, (path, api_body, api.json)
+        assert api.json["message"] == f"The request is not valid: {names}"
+        body = addon.call(button, form={name: strings(value) for name, value in form.items()})
+        text = body["renderActions"]["action"]["notification"]["text"]
+        assert text == cards.as_text(api.json["message"]), form
+    # Logging the raw message on no record: the API's message/rfc822 operation refuses it so.
+    api = addon.caller.post("/api/v1/emails", data=mime(), content_type="message/rfc822")
+    assert api.status_code == 400
+    body = addon.call(log, form={"records": {"stringInputs": {"value": []}}})
+    text = body["renderActions"]["action"]["notification"]["text"]
+    assert text == cards.as_text(api.json["message"])
+    assert text == "The request is not valid: record: Missing data for required field."
+    assert _rows(app) == before
 
 
 def test_reply_with_template_creates_a_threaded_draft(addon) -> None:
@@ -453,6 +641,24 @@ def test_compose_inserts_a_rendered_template(addon) -> None:
     markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
     assert markup["updateBody"]["insertContents"][0]["content"] == "<p>Hi Hank</p>"
     assert markup["updateSubject"]["subject"] == "Hi Hank"
+
+
+def test_compose_renders_for_whom_the_message_view_would_look_up(addon) -> None:
+    """A draft's recipients go through the same rule as an open message's participants:
+    the user is not one of them, and addresses are read as addresses."""
+    from connector.web.gmail.addon import participants
+
+    create_contact(addon.caller)
+    addon.caller.post(
+        "/api/v1/templates",
+        json={"name": "Hello", "subject": "Hi", "body_html": "<p>Hi {{ contact.first_name }}</p>"},
+    )
+    recipients = [addon.user_email.upper(), "Hank Scorpio <Hank@Globex.test>"]
+    assert participants({"To": ", ".join(recipients)}, addon.user_email) == ["hank@globex.test"]
+    picker = pushed(addon.trigger("compose", "draft-1", toRecipients=recipients))
+    inserted = addon.call(find_action(picker, "Hello"))
+    markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
+    assert markup["updateBody"]["insertContents"][0]["content"] == "<p>Hi Hank</p>"
 
 
 def test_a_template_past_its_bounds_is_a_notification_within_seconds(addon) -> None:
@@ -666,6 +872,32 @@ def test_send_now_refreshes_the_token_sends_in_thread_and_logs(addon, consented)
     assert refresh["refresh_token"] == "1//stored-refresh"
     [result] = addon.caller.get("/api/v1/lookup?email=hank@globex.test").json["results"]
     assert result["activities"][0]["message_id"] == reply["Message-ID"]
+
+
+def test_send_now_goes_through_the_one_replies_service(addon, consented, monkeypatch) -> None:
+    """Gmail's Send and Outlook's send share connector.replies.service.send_reply: here it
+    gets the user's Gmail as its mailbox (test_outlook_send checks Outlook's side)."""
+    from connector.providers.google.sending import GmailMailbox
+    from connector.records.models import RecordType
+    from connector.replies import service
+
+    idp, link = consented
+    link(["openid", "https://www.googleapis.com/auth/gmail.send"])
+    calls = []
+    send_reply = service.send_reply
+
+    def spy(ctx, mailbox, **kwargs):
+        calls.append((mailbox, kwargs))
+        return send_reply(ctx, mailbox, **kwargs)
+
+    monkeypatch.setattr(service, "send_reply", spy)
+    picker = _template_picker(addon)
+    body = addon.call(find_action(picker, "Thanks/Send"))
+    assert body["renderActions"]["action"]["notification"]["text"] == "Reply sent and logged."
+    [(mailbox, kwargs)] = calls
+    assert isinstance(mailbox, GmailMailbox)
+    assert kwargs["message_id"] == "m1" and kwargs["record"].type == RecordType.CONTACT
+    assert len(addon.gmail.sent) == 1
 
 
 @pytest.mark.parametrize("situation", ["never signed in", "no send scope", "revoked"])

@@ -169,6 +169,13 @@ def served_again(call: Callable[[], Any]) -> None:
         time.sleep(0.1)
 
 
+def eventually(call: Callable[[], Any], done: Callable[[Any], bool], within: float = 5) -> Any:
+    deadline = time.monotonic() + within
+    while not done(answer := call()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return answer
+
+
 def assert_unavailable(response: Any) -> None:
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.headers["Retry-After"] == "5"
@@ -225,7 +232,8 @@ def test_a_read_only_database_is_not_ready_and_writes_are_503(
     note = {"body": "Called back", "records": [{"type": "contact", "id": contact["id"]}]}
 
     own_postgres.set_read_only(True)
-    ready = app.test_client().get("/readyz")
+    # The server passes a reload on to its backends asynchronously: wait until it has.
+    ready = eventually(lambda: app.test_client().get("/readyz"), lambda r: r.status_code == 503)
     assert_unavailable(ready)
     assert ready.json["errors"]["database"] == "refuses writes (read-only)"
     assert caller.get(f"/api/v1/contacts/{contact['id']}").status_code == 200
@@ -234,7 +242,8 @@ def test_a_read_only_database_is_not_ready_and_writes_are_503(
     assert_unavailable(caller.post("/api/v1/emails", json=email_json(records)))
 
     own_postgres.set_read_only(False)
-    assert app.test_client().get("/readyz").json == {"status": "ready"}
+    ready = eventually(lambda: app.test_client().get("/readyz"), lambda r: r.status_code == 200)
+    assert ready.json == {"status": "ready"}
     assert caller.post("/api/v1/notes", json=note).status_code == 201
     assert caller.post("/api/v1/emails", json=email_json(records)).status_code == 201
 

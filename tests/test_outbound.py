@@ -12,9 +12,10 @@ import google.oauth2.credentials
 import pytest
 import requests
 
+from connector.mailbox import SendUnconfirmed
 from connector.outbound import never_reached
 from connector.providers.google.gmail_api import GmailError
-from connector.providers.google.sending import SendUnconfirmed, send_gmail
+from connector.providers.google.sending import send_gmail
 
 
 @contextmanager

@@ -120,6 +120,34 @@ def test_send_replies_in_the_thread_and_logs_the_reply(app, caller, graph, reply
     assert logged["logged"] and logged["activity"]["records"] == [reply_to["record"]]
 
 
+def test_send_goes_through_the_one_replies_service(
+    app, caller, graph, reply_to, monkeypatch
+) -> None:
+    """Outlook's send and Gmail's share connector.replies.service.send_reply: here it gets
+    the user's Exchange mailbox, through Graph (test_gmail checks Gmail's side)."""
+    from connector.providers.microsoft.graph import GraphMailbox
+    from connector.records.models import RecordType
+    from connector.records.refs import RecordRef
+    from connector.replies import service
+
+    calls = []
+    send_reply = service.send_reply
+
+    def spy(ctx, mailbox, **kwargs):
+        calls.append((mailbox, kwargs))
+        return send_reply(ctx, mailbox, **kwargs)
+
+    monkeypatch.setattr(service, "send_reply", spy)
+    link_microsoft(app, caller)
+    response = caller.post("/api/v1/outlook/replies", json=reply_to)
+    assert response.status_code == 201, response.json
+    [(mailbox, kwargs)] = calls
+    assert isinstance(mailbox, GraphMailbox)
+    assert kwargs["message_id"] == ORIGINAL_ID
+    assert kwargs["record"] == RecordRef(RecordType.CONTACT, reply_to["record"]["id"])
+    assert len(graph.sent) == 1 and len(activities(app)) == 1
+
+
 def test_the_token_is_cached_for_every_worker_and_refresh_tokens_rotate(
     app, caller, graph, reply_to
 ) -> None:

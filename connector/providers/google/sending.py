@@ -2,13 +2,18 @@
 
 Access tokens are refreshed from the stored (encrypted) refresh token. A consent
 that was revoked, expired, or never covered sending raises ConsentRequired, so
-that the mail client can offer to sign in again instead of failing.
+that the mail client can offer to sign in again instead of failing. GmailMailbox is
+the user's Gmail as the replies service sees it (connector.mailbox.Mailbox).
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
 from typing import Any
 
 import google.oauth2.credentials
@@ -20,10 +25,10 @@ from sqlalchemy.orm import Session
 from connector.accounts.crypto import TokenCipher
 from connector.accounts.models import Provider
 from connector.accounts.service import linked_account, stored_refresh_token
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, Reply, SendUnconfirmed, SentReply
 from connector.orgs.models import User
 from connector.outbound import never_reached
-from connector.providers.google.gmail_api import GmailError
+from connector.providers.google.gmail_api import GmailClient, GmailError
 
 GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 CONNECT_SECONDS = 5
@@ -32,10 +37,6 @@ ANSWER_SECONDS = 10
 
 # What Google's token endpoint answers when only the user can fix it, by signing in again.
 _SIGN_IN_AGAIN = {"invalid_grant", "invalid_scope"}
-
-
-class SendUnconfirmed(GmailError):
-    """The send went out and no answer came back: the reply may have been sent."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,57 @@ def send_gmail(
     except ValueError:
         sent = {}
     return sent if isinstance(sent, dict) else {}
+
+
+def build_reply(original: Mapping[str, str], from_address: str, reply: Reply) -> bytes:
+    """A reply in the thread: Re: subject, In-Reply-To and References, HTML with a text part."""
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = original.get("Reply-To") or original.get("From", "")
+    subject = original.get("Subject", "")
+    message["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
+    message_id = original.get("Message-ID")
+    if message_id:
+        message["In-Reply-To"] = message_id
+        message["References"] = " ".join(p for p in (original.get("References"), message_id) if p)
+    # Our own Message-ID, so that the sent reply is logged under the ID it travels with.
+    message["Message-ID"] = email.utils.make_msgid(domain="connector.invalid")
+    message.set_content(reply.body_text)
+    message.add_alternative(reply.body_html, subtype="html")
+    return message.as_bytes()
+
+
+class GmailMailbox:
+    """The user's Gmail as a connector.mailbox.Mailbox.
+
+    The message replied to is read with the add-on's tokens for the open message
+    (`reader`); the reply is sent with the user's stored consent (`credentials`, asked
+    for only when it is sent: ConsentRequired without it).
+    """
+
+    def __init__(
+        self,
+        reader: GmailClient,
+        api_url: str,
+        from_address: str,
+        credentials: Callable[[], google.oauth2.credentials.Credentials],
+        thread_id: str = "",
+    ) -> None:
+        self._reader = reader
+        self._api_url = api_url
+        self._from_address = from_address
+        self._credentials = credentials
+        # The open message's thread, from the add-on's event, when the API gives none.
+        self._thread_id = thread_id
+
+    def send(self, message_id: str, reply: Reply) -> SentReply:
+        original = self._reader.metadata(message_id)
+        raw = build_reply(original.headers, self._from_address, reply)
+        send_gmail(self._api_url, self._credentials(), original.thread_id or self._thread_id, raw)
+        sent = email.message_from_bytes(raw, policy=policy.default)
+        return SentReply(
+            subject=str(sent["Subject"] or ""),
+            message_id=str(sent["Message-ID"]),
+            to=[str(sent["To"])] if sent["To"] else [],
+            raw=raw,
+        )

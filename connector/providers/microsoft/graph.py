@@ -6,21 +6,24 @@ connector puts its text above the quote, then sends the draft. createReply and
 the update need Mail.ReadWrite, send needs Mail.Send.
 
 A failure before send leaves nothing behind: the draft is deleted. A send whose
-answer never came may or may not have gone out, and is reported as exactly that,
-so that nobody sends the same reply twice by retrying.
+answer never came may or may not have gone out, and is reported as exactly that
+(connector.mailbox.SendUnconfirmed), so that nobody sends the same reply twice by
+retrying. GraphMailbox is the user's Exchange mailbox as the replies service sees it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
+from email.utils import formataddr
 from html import escape
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, Reply, SendUnconfirmed, SentReply
 from connector.outbound import never_reached
 
 TIMEOUT_SECONDS = 10
@@ -28,7 +31,7 @@ _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 
 
 class GraphError(Exception):
-    """Graph could not be reached or failed. Nothing was sent, but for SendUnconfirmed."""
+    """Graph could not be reached or failed before the send: nothing was sent."""
 
 
 class MessageGone(GraphError):
@@ -37,10 +40,6 @@ class MessageGone(GraphError):
 
 class BadMessageId(GraphError):
     """Graph rejected the message id as malformed."""
-
-
-class SendUnconfirmed(GraphError):
-    """The send request went out and no answer came back: the reply may have been sent."""
 
 
 class _Refused(GraphError):
@@ -133,6 +132,39 @@ class GraphClient:
             # A 5xx: Exchange may have sent it before failing.
             raise SendUnconfirmed(str(exc)) from exc
         return {**draft, **(updated if isinstance(updated, dict) else {}), "body": body}
+
+
+class GraphMailbox:
+    """The user's Exchange mailbox as a connector.mailbox.Mailbox, through Graph.
+
+    `access_token` is asked for only when the reply is sent (ConsentRequired without it).
+    """
+
+    def __init__(self, api_url: str, access_token: Callable[[], str]) -> None:
+        self._api_url = api_url
+        self._access_token = access_token
+
+    def send(self, message_id: str, reply: Reply) -> SentReply:
+        sent = GraphClient(self._api_url, self._access_token()).send_reply(
+            message_id, reply.body_html
+        )
+        return SentReply(
+            subject=str(sent.get("subject") or ""),
+            # Exchange gives the draft its Message-ID.
+            message_id=sent.get("internetMessageId"),
+            to=_addresses(sent.get("toRecipients")),
+            cc=_addresses(sent.get("ccRecipients")),
+        )
+
+
+def _addresses(recipients: list[dict[str, Any]] | None) -> list[str]:
+    """Graph's recipients as header addresses ("Name <address>")."""
+    found = []
+    for recipient in recipients or []:
+        address = (recipient.get("emailAddress") or {}) if isinstance(recipient, dict) else {}
+        if address.get("address"):
+            found.append(formataddr((str(address.get("name") or ""), str(address["address"]))))
+    return found
 
 
 def _code(response: requests.Response) -> str:

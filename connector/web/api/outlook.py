@@ -8,25 +8,16 @@ from typing import Any
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
-from sqlalchemy.exc import SQLAlchemyError
 
-from connector.db import is_outage
-from connector.errors import (
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    SentNotLogged,
-    UpstreamUnavailable,
-)
-from connector.mailbox import ConsentRequired
+from connector.errors import Forbidden, InvalidInput, NotFound, UpstreamUnavailable
+from connector.mailbox import ConsentRequired, SendUnconfirmed
 from connector.orgs.context import Ctx
 from connector.providers.microsoft import tokens as microsoft
 from connector.providers.microsoft.graph import (
     BadMessageId,
-    GraphClient,
     GraphError,
+    GraphMailbox,
     MessageGone,
-    SendUnconfirmed,
 )
 from connector.records.refs import RecordRef
 from connector.replies import service
@@ -39,11 +30,11 @@ log = logging.getLogger(__name__)
 blp = Blueprint("outlook", __name__, description="Acting from the Outlook add-in")
 
 
-def _graph_sender(ctx: Ctx) -> service.SendReply:
-    """Sends through Graph as the request's user, with a token from their stored consent."""
+def _mailbox(ctx: Ctx) -> GraphMailbox:
+    """The request's user's mailbox, through Graph with a token from their stored consent."""
     config = current_app.config
 
-    def send(message_id: str, reply_html: str) -> dict[str, Any]:
+    def access_token() -> str:
         token = microsoft.graph_token(
             ctx.session,
             ctx.store,
@@ -54,9 +45,9 @@ def _graph_sender(ctx: Ctx) -> service.SendReply:
         # Nothing else is written yet; a refresh token Entra just rotated is kept even if
         # Graph fails next, since the old one may stop working.
         ctx.session.commit()
-        return GraphClient(config["GRAPH_API_URL"], token).send_reply(message_id, reply_html)
+        return token
 
-    return send
+    return GraphMailbox(config["GRAPH_API_URL"], access_token)
 
 
 @blp.route("/outlook/replies")
@@ -79,7 +70,7 @@ class Replies(MethodView):
         try:
             result = service.send_reply(
                 ctx,
-                _graph_sender(ctx),
+                _mailbox(ctx),
                 message_id=data["message_id"],
                 template_id=data["template_id"],
                 record=ref,
@@ -111,12 +102,7 @@ class Replies(MethodView):
                 "Microsoft could not send the reply just now, so nothing was sent. "
                 "Try again in a moment."
             ) from exc
-        try:
-            ctx.session.commit()
-        except SQLAlchemyError as exc:
-            if result["activity_id"] is None or not is_outage(exc):
-                raise
-            raise SentNotLogged() from exc
+        service.commit_sent(ctx, result)
         return result
 
 

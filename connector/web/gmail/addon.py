@@ -7,33 +7,36 @@ verified; handlers call the records services and return response JSON built by
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
+from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.addresses import normalize_email
-from connector.db import is_outage
 from connector.email_templates import service as templates
 from connector.errors import InvalidInput, SentNotLogged
 from connector.lookup import service as lookup
 from connector.lookup import view_models as vm
-from connector.mailbox import ConsentRequired
+from connector.mailbox import ConsentRequired, Mailbox, Reply
 from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
+from connector.providers.google.sending import build_reply
 from connector.records import service as records
-from connector.records.models import Lead, RecordType
+from connector.records.models import Lead
 from connector.records.refs import RecordRef
-from connector.schemas.records import MAX_REVENUE
-from connector.store import StoreUnavailable
+from connector.replies import service as replies
+from connector.schemas.activities import LogEmailArgs, NoteIn
+from connector.schemas.records import ContactIn, LeadIn, TaskIn, TicketIn
 from connector.web.gmail import cards
+from connector.web.json_input import invalid_request_message
 
 Response = dict[str, Any]
 
@@ -63,8 +66,8 @@ class AddonRequest:
     message: OpenMessage | None
     gmail_client: Callable[[OpenMessage], GmailClient]
     record_url: Callable[[str, int], str]
-    # Sends raw MIME in a thread as the user, with their stored consent (ConsentRequired).
-    send_as_user: Callable[[str, bytes], dict[str, Any]] | None = None
+    # The user's Gmail, to reply to the open message from (sending needs their consent).
+    mailbox: Callable[[OpenMessage], Mailbox] | None = None
     consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
 
@@ -131,7 +134,11 @@ def homepage(request: AddonRequest) -> Response:
 
 
 def participants(headers: dict[str, str], user_email: str) -> list[str]:
-    """Everyone on the message but the user: From, then To and Cc, each once."""
+    """Everyone on the message but the user: From (and Reply-To), then To and Cc, each once.
+
+    The one answer to "who on this message do we look up" for every Gmail path (the open
+    message, a draft's recipients); the Outlook pane has its twin in static/outlook/item.js.
+    """
     addresses: list[str] = []
     for name in ("From", "Reply-To", "To", "Cc"):
         for _display, raw in email.utils.getaddresses([headers.get(name, "")]):
@@ -176,13 +183,14 @@ def _person(request: AddonRequest, result: dict[str, Any], message_id: str | Non
 def compose(request: AddonRequest) -> Response:
     found = templates.list_templates(request.ctx)
     recipients = (request.event.get("gmail") or {}).get("toRecipients") or []
+    people = participants({"To": ", ".join(recipients)}, request.ctx.user.email)
     return cards.push(
         cards.template_picker_card(
             [_template_dict(t) for t in found],
             request.act,
             name="compose",
             compose=True,
-            email=str(recipients[0]) if recipients else "",
+            email=people[0] if people else "",
         )
     )
 
@@ -247,11 +255,18 @@ def log_form(request: AddonRequest) -> Response:
     return cards.render(push_card=cards.log_form_card(_one(request), request.act))
 
 
-def _refs(values: list[str]) -> list[RecordRef]:
+def _load(schema: Schema, form: dict[str, Any], **options: Any) -> dict[str, Any]:
+    """A form's fields through the JSON API's own input schema: what the API refuses is
+    refused here too, with the message of the API's 400. A field left empty is not given."""
+    given = {name: value for name, value in form.items() if value not in ("", None, [])}
     try:
-        return [RecordRef.parse(value) for value in values]
-    except ValueError as exc:
-        raise InvalidInput("Choose the records to log the email on.") from exc
+        # marshmallow's load is typed Any; these schemas load objects (no many=True).
+        loaded: dict[str, Any] = schema.load(given, **options)
+    except ValidationError as error:
+        # Keyed as webargs keys a JSON body's errors: the API's message, word for word.
+        errors = {"json": error.messages}
+        raise InvalidInput(invalid_request_message(errors), errors) from error
+    return loaded
 
 
 def _open_email(request: AddonRequest) -> Any:
@@ -260,9 +275,9 @@ def _open_email(request: AddonRequest) -> Any:
 
 
 def log_email(request: AddonRequest) -> Response:
-    refs = _refs(request.form_list("records"))
-    if not refs:
-        return cards.render(notification="Choose at least one record.")
+    # The records as the API takes them with a raw message: type:id, repeated.
+    chosen = _load(LogEmailArgs(), {"record": request.form_list("records")})
+    refs = [RecordRef.parse(item) for item in chosen["record"]]
     email_data = _open_email(request)
     result = activities.log_email(request.ctx, email_data, refs)
     request.ctx.session.commit()
@@ -291,46 +306,30 @@ def _subject(request: AddonRequest) -> str:
     return request.client().metadata(request.message.message_id).headers.get("Subject", "")
 
 
-def _revenue(value: str) -> Any:
-    from decimal import Decimal, InvalidOperation
-
-    if not value:
-        return None
-    try:
-        amount = Decimal(value.replace(",", "").replace(" ", ""))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"“{value}” is not an amount.") from exc
-    if not amount.is_finite():
-        raise InvalidInput(f"“{value}” is not an amount.")
-    if amount < 0:
-        raise InvalidInput("The expected revenue cannot be negative.")
-    if amount > MAX_REVENUE:
-        raise InvalidInput(f"The expected revenue cannot be more than {MAX_REVENUE:,}.")
-    return amount.quantize(Decimal("0.01"))
+def _amount(value: str) -> str:
+    """An amount as a person types it ("12,500"), as the API takes it ("12500")."""
+    return value.replace(",", "").replace(" ", "")
 
 
 def create_lead(request: AddonRequest) -> Response:
+    form = {
+        "title": request.form("title"),
+        "expected_revenue": _amount(request.form("expected_revenue")),
+    }
+    # The email is the open message, given apart from the form (the API's `email`).
+    fields = _load(LeadIn(), form, partial=("email",))
     email_data = _open_email(request)
-    fields: dict[str, Any] = {"email_data": email_data}
-    if request.form("title"):
-        fields["title"] = request.form("title")[:300]
-    fields["expected_revenue"] = _revenue(request.form("expected_revenue"))
-    lead: Lead = intake.create_lead(request.ctx, fields)
+    lead: Lead = intake.create_lead(request.ctx, {**fields, "email_data": email_data})
     request.ctx.session.commit()
     person = _person(request, _one(request), email_data.message_id)
     return cards.render(notification=f"Lead created: {lead.title}", pop=True, update_card=person)
 
 
 def create_ticket(request: AddonRequest) -> Response:
+    form = {"subject": request.form("title"), "priority": request.form("priority")}
+    fields = _load(TicketIn(), form, partial=("email",))
     email_data = _open_email(request)
-    fields: dict[str, Any] = {"email_data": email_data}
-    if request.form("title"):
-        fields["subject"] = request.form("title")[:300]
-    priority = request.form("priority") or "normal"
-    if priority not in ("low", "normal", "high", "urgent"):
-        raise InvalidInput("Choose a priority.")
-    fields["priority"] = priority
-    ticket = intake.create_ticket(request.ctx, fields)
+    ticket = intake.create_ticket(request.ctx, {**fields, "email_data": email_data})
     request.ctx.session.commit()
     person = _person(request, _one(request), email_data.message_id)
     return cards.render(
@@ -347,13 +346,16 @@ def task_form(request: AddonRequest) -> Response:
 
 
 def create_task(request: AddonRequest) -> Response:
-    title = request.form("title")
-    if not title:
-        return cards.render(notification="Give the task a title.")
-    ref = RecordRef.of(request.state["type"], request.state["id"])
-    task = records.create_task(
-        request.ctx, title=title[:300], due_date=request.form_date("due_date"), record=ref
-    )
+    due_date = request.form_date("due_date")
+    form = {
+        "title": request.form("title"),
+        "due_date": due_date.isoformat() if due_date else None,
+        "record": {"type": request.state["type"], "id": int(request.state["id"])},
+    }
+    fields = _load(TaskIn(), form)
+    record = fields.pop("record")
+    ref = RecordRef.from_json(record)
+    task = records.create_task(request.ctx, record=ref, **fields)
     request.ctx.session.commit()
     return cards.render(notification=f"Task created: {task.title}", pop=True)
 
@@ -365,28 +367,34 @@ def note_form(request: AddonRequest) -> Response:
 
 
 def add_note(request: AddonRequest) -> Response:
-    body = request.form("body")
-    if not body:
-        return cards.render(notification="Write the note first.")
-    ref = RecordRef.of(request.state["type"], request.state["id"])
-    activities.add_note(request.ctx, body, [ref])
+    form = {
+        "body": request.form("body"),
+        "records": [{"type": request.state["type"], "id": int(request.state["id"])}],
+    }
+    fields = _load(NoteIn(), form)
+    refs = [RecordRef.from_json(r) for r in fields["records"]]
+    activities.add_note(request.ctx, fields["body"], refs, fields["subject"])
     request.ctx.session.commit()
     return cards.render(notification="Note added.", pop=True)
 
 
 def create_contact(request: AddonRequest) -> Response:
-    address = normalize_email(request.form("email"))
-    if address is None:
-        return cards.render(notification="Give a valid email address.")
-    name = request.form("name") or address
+    typed = request.form("email")
     company_id = request.state.get("company_id")
     new_company = None
     if company_id is None and request.state.get("domain") and request.form("company_name"):
         new_company = {"name": request.form("company_name"), "domains": [request.state["domain"]]}
-    contact = records.create_contact(
-        request.ctx, name=name, emails=[address], company_id=company_id, new_company=new_company
-    )
+    form = {
+        # No name: the address is the name.
+        "name": request.form("name") or normalize_email(typed),
+        "emails": [typed] if typed else None,
+        "company_id": company_id,
+        "new_company": new_company,
+    }
+    fields = _load(ContactIn(), form)
+    contact = records.create_contact(request.ctx, **fields)
     request.ctx.session.commit()
+    address = normalize_email(fields["emails"][0]) or ""
     result = lookup.lookup(request.ctx, [address])[0]
     return cards.render(
         notification=f"Contact created: {contact.name}",
@@ -407,31 +415,8 @@ def template_picker(request: AddonRequest) -> Response:
 
 
 def _render_for(request: AddonRequest, address: str) -> dict[str, str]:
-    contact = (
-        records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
-        if (address)
-        else None
-    )
-    ref = RecordRef(RecordType.CONTACT, contact.id) if contact else None
+    ref = replies.contact_record(request.ctx, address)
     return templates.render_template(request.ctx, int(request.state["template_id"]), ref)
-
-
-def build_reply(original: dict[str, str], from_address: str, rendered: dict[str, str]) -> bytes:
-    """A reply in the thread: Re: subject, In-Reply-To and References, HTML with a text part."""
-    reply = EmailMessage()
-    reply["From"] = from_address
-    reply["To"] = original.get("Reply-To") or original.get("From", "")
-    subject = original.get("Subject", "")
-    reply["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
-    message_id = original.get("Message-ID")
-    if message_id:
-        reply["In-Reply-To"] = message_id
-        reply["References"] = " ".join(p for p in (original.get("References"), message_id) if p)
-    # Our own Message-ID, so that the sent reply is logged under the ID it travels with.
-    reply["Message-ID"] = email.utils.make_msgid(domain="connector.invalid")
-    reply.set_content(rendered["body_text"])
-    reply.add_alternative(rendered["body_html"], subtype="html")
-    return reply.as_bytes()
 
 
 def reply_with_template(request: AddonRequest) -> Response:
@@ -440,37 +425,35 @@ def reply_with_template(request: AddonRequest) -> Response:
     client = request.client()
     metadata = client.metadata(request.message.message_id)
     rendered = _render_for(request, str(request.state.get("email", "")))
-    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    reply = Reply(rendered["body_html"], rendered["body_text"])
+    raw = build_reply(metadata.headers, request.ctx.user.email, reply)
     draft = client.create_draft(metadata.thread_id or request.message.thread_id, raw)
     return cards.open_draft(draft)
 
 
 def send_with_template(request: AddonRequest) -> Response:
     """Send the rendered reply now, from the user's Gmail, and log it on the contact."""
-    if request.message is None or request.send_as_user is None:
+    if request.message is None or request.mailbox is None:
         raise InvalidInput("Open an email to reply to.")
-    metadata = request.client().metadata(request.message.message_id)
-    address = str(request.state.get("email", ""))
-    rendered = _render_for(request, address)
-    raw = build_reply(metadata.headers, request.ctx.user.email, rendered)
+    ctx = request.ctx
     try:
-        request.send_as_user(metadata.thread_id or request.message.thread_id, raw)
+        result = replies.send_reply(
+            ctx,
+            request.mailbox(request.message),
+            message_id=request.message.message_id,
+            template_id=int(request.state["template_id"]),
+            record=replies.contact_record(ctx, str(request.state.get("email", ""))),
+        )
+        replies.commit_sent(ctx, result)
     except ConsentRequired:
         return cards.render(push_card=cards.consent_card(request.consent_url))
-    try:
-        contact = records.contact_for_email(request.ctx.session, request.ctx.org_id, address)
-        if contact is not None:
-            activities.log_email(
-                request.ctx, parse_raw_message(raw), [RecordRef(RecordType.CONTACT, contact.id)]
-            )
-            request.ctx.session.commit()
-    except (SQLAlchemyError, StoreUnavailable) as exc:
-        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
-            raise
+    except SentNotLogged as exc:
         # Sent: the one thing the user must not do now is send it again.
-        request.ctx.session.rollback()
-        return cards.render(notification=SentNotLogged().message, pop=True)
-    return cards.render(notification="Reply sent" + (" and logged." if contact else "."), pop=True)
+        with contextlib.suppress(SQLAlchemyError):
+            ctx.session.rollback()
+        return cards.render(notification=exc.message, pop=True)
+    logged = result["activity_id"] is not None
+    return cards.render(notification="Reply sent" + (" and logged." if logged else "."), pop=True)
 
 
 def insert_template(request: AddonRequest) -> Response:

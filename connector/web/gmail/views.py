@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, cast
 
+import google.oauth2.credentials
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_smorest import abort
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.db import get_session, is_outage
 from connector.errors import ServiceError
+from connector.mailbox import Mailbox, SendUnconfirmed
 from connector.orgs.context import Ctx
 from connector.orgs.models import User
 from connector.orgs.service import find_user
@@ -130,25 +132,34 @@ def _request(event: dict[str, Any], user: User, state: dict[str, Any]) -> addon.
         message=addon.open_message(event, state),
         gmail_client=_gmail_client,
         record_url=_record_url(user),
-        send_as_user=_sender(user),
+        mailbox=_mailbox(user),
         consent_url=current_app.config["PUBLIC_URL"] + "/connect?scope=gmail.send",
     )
 
 
-def _sender(user: User) -> Callable[[str, bytes], dict[str, Any]]:
+def _mailbox(user: User) -> Callable[[addon.OpenMessage], Mailbox]:
+    """The user's Gmail, replying to the open message; sending with their stored consent."""
     config = current_app.config
 
-    def send(thread_id: str, raw: bytes) -> dict[str, Any]:
+    def credentials() -> google.oauth2.credentials.Credentials:
         client = sending.GoogleClient(
             config["GOOGLE_OAUTH_CLIENT_ID"],
             config["GOOGLE_OAUTH_CLIENT_SECRET"],
             config["GOOGLE_TOKEN_URL"],
         )
         cipher = current_app.extensions["connector.token_cipher"]
-        credentials = sending.google_credentials(get_session(), cipher, client, user)
-        return sending.send_gmail(config["GMAIL_API_URL"], credentials, thread_id, raw)
+        return sending.google_credentials(get_session(), cipher, client, user)
 
-    return send
+    def mailbox(message: addon.OpenMessage) -> Mailbox:
+        return sending.GmailMailbox(
+            _gmail_client(message),
+            config["GMAIL_API_URL"],
+            user.email,
+            credentials,
+            thread_id=message.thread_id,
+        )
+
+    return mailbox
 
 
 UNAVAILABLE = (
@@ -162,7 +173,7 @@ def _problem(error: Exception) -> str:
     if isinstance(error, StoreUnavailable) or is_outage(error):
         log.warning("Gmail add-on request during an outage: %s", error)
         return UNAVAILABLE
-    if isinstance(error, sending.SendUnconfirmed):
+    if isinstance(error, SendUnconfirmed):
         log.warning("Gmail send unconfirmed: %s", error)
         return (
             "Gmail did not confirm that the reply went out. Look in Sent before you send it again."
@@ -212,6 +223,7 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
     except (
         ServiceError,
         GmailError,
+        SendUnconfirmed,
         SQLAlchemyError,
         StoreUnavailable,
         KeyError,
