@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -22,6 +23,11 @@ def serve(app: Any, ssl_context: Any = None) -> Iterator[str]:
         scheme = "https" if ssl_context else "http"
         yield f"{scheme}://127.0.0.1:{server.server_port}"
     finally:
+        # serve_forever looks for shutdown() only between waits on the listening socket, of
+        # up to 0.5 s each: shutting that socket down first ends the wait at once (it stays
+        # readable from then on, and accept() fails, which serve_forever ignores).
+        with suppress(OSError):  # already closed: serve_forever is over
+            server.socket.shutdown(socket.SHUT_RDWR)
         server.shutdown()
         thread.join(timeout=5)
 
