@@ -13,10 +13,10 @@ from email import policy
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, abort, jsonify, request
 from google.auth import crypt, jwt
 
+from tests.fakes.keys import rsa_key
 from tests.fakes.servers import self_signed_certificate
 
 
@@ -28,7 +28,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls, key_id: str) -> SigningKey:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = rsa_key()
         cert = self_signed_certificate(key, "fake-google")
         private_pem = key.private_bytes(
             serialization.Encoding.PEM,

@@ -63,9 +63,10 @@ def self_signed_certificate(key: Any, common_name: str, ip: str | None = None) -
 def self_signed_tls(directory: Any) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and its key, as files: (cert path, key path)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    from tests.fakes.keys import rsa_key
+
+    key = rsa_key()
     cert = self_signed_certificate(key, "127.0.0.1", ip="127.0.0.1")
     cert_path, key_path = f"{directory}/tls-cert.pem", f"{directory}/tls-key.pem"
     with open(cert_path, "wb") as file:
