@@ -26,7 +26,6 @@ from connector.web.record_links import LINK_MAX_AGE_SECONDS, record_link
 from connector.web.security import DEFAULT_OFFICE_FRAME_ANCESTORS
 from tests.conftest import base_config
 from tests.fakes.servers import serve
-from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)
 from tests.test_signin import page  # noqa: F401 (a fresh browser context)
 
 PUBLIC_URL = "https://connector.example.test"

@@ -299,7 +299,7 @@ def test_without_a_record_the_reply_is_sent_and_not_logged(app, caller, graph, r
 
 # In the browser ----------------------------------------------------------------------
 
-from tests.test_outlook_taskpane import ARTIFACTS, browser, item, pane  # noqa: E402, F401
+from tests.test_outlook_taskpane import ARTIFACTS, item, pane  # noqa: E402, F401
 from tests.test_signin import linked, tls_page  # noqa: E402, F401
 
 

@@ -14,7 +14,6 @@ from connector.db import session_scope
 from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
 from tests.fakes.google import FakeGoogle, FakeGoogleIdP
 from tests.fakes.servers import serve
-from tests.test_outlook_taskpane import browser  # noqa: F401 (the shared browser fixture)
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
 
 
 @pytest.fixture
-def page(browser):  # noqa: F811
+def page(browser):
     context = browser.new_context()
     context.set_default_timeout(10_000)
     yield context.new_page()
@@ -94,7 +93,7 @@ def _callback_url(page) -> str:
         ("other browser", "started in another browser"),
     ],
 )
-def test_refusals_store_nothing(app, idp, page, browser, case: str, expected: str) -> None:  # noqa: F811
+def test_refusals_store_nothing(app, idp, page, browser, case: str, expected: str) -> None:
     fake, base = idp
     if case == "wrong nonce":
         fake.mode = "wrong_nonce"
@@ -257,7 +256,7 @@ def ms_idp(app, caller, runner, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def tls_page(browser):  # noqa: F811
+def tls_page(browser):
     context = browser.new_context(ignore_https_errors=True)
     context.set_default_timeout(10_000)
     yield context.new_page()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import email
+import functools
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -13,10 +14,10 @@ from email import policy
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, abort, jsonify, request
 from google.auth import crypt, jwt
 
+from tests.fakes.keys import rsa_key
 from tests.fakes.servers import self_signed_certificate
 
 
@@ -28,7 +29,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls, key_id: str) -> SigningKey:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = rsa_key()
         cert = self_signed_certificate(key, "fake-google")
         private_pem = key.private_bytes(
             serialization.Encoding.PEM,
@@ -37,9 +38,13 @@ class SigningKey:
         )
         return cls(key_id, private_pem, cert.public_bytes(serialization.Encoding.PEM).decode())
 
+    @functools.cached_property
+    def signer(self) -> crypt.RSASigner:
+        # Loading the PEM checks the RSA key (some 40 ms): once per key, not once per token.
+        return crypt.RSASigner.from_string(self.private_pem, self.key_id)
+
     def sign(self, claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
-        signer = crypt.RSASigner.from_string(self.private_pem, self.key_id)
-        return jwt.encode(signer, claims, header=header).decode()
+        return jwt.encode(self.signer, claims, header=header).decode()
 
 
 SERVICE_ACCOUNT = "service-123456789@gcp-sa-gsuiteaddons.iam.gserviceaccount.com"

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify
+
+from tests.fakes.keys import rsa_key
 
 CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -18,12 +19,8 @@ OTHER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 @dataclass
 class FakeEntra:
-    key: Any = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    other_key: Any = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    key: Any = field(default_factory=rsa_key)
+    other_key: Any = field(default_factory=rsa_key)
     key_id: str = "entra-key-1"
     jwks_fetches: int = 0
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from werkzeug.serving import make_server
@@ -22,6 +23,11 @@ def serve(app: Any, ssl_context: Any = None) -> Iterator[str]:
         scheme = "https" if ssl_context else "http"
         yield f"{scheme}://127.0.0.1:{server.server_port}"
     finally:
+        # serve_forever looks for shutdown() only between waits on the listening socket, of
+        # up to 0.5 s each: shutting that socket down first ends the wait at once (it stays
+        # readable from then on, and accept() fails, which serve_forever ignores).
+        with suppress(OSError):  # already closed: serve_forever is over
+            server.socket.shutdown(socket.SHUT_RDWR)
         server.shutdown()
         thread.join(timeout=5)
 
@@ -57,9 +63,10 @@ def self_signed_certificate(key: Any, common_name: str, ip: str | None = None) -
 def self_signed_tls(directory: Any) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and its key, as files: (cert path, key path)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    from tests.fakes.keys import rsa_key
+
+    key = rsa_key()
     cert = self_signed_certificate(key, "127.0.0.1", ip="127.0.0.1")
     cert_path, key_path = f"{directory}/tls-cert.pem", f"{directory}/tls-key.pem"
     with open(cert_path, "wb") as file:
