@@ -29,6 +29,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from connector.failure_pause import FailurePause
+
 log = logging.getLogger(__name__)
 
 # Set for schema migrations, which may rightly take minutes.
@@ -55,7 +57,6 @@ class Watchdog:
 
     def __init__(self) -> None:
         self._reset()
-        self.fired = 0
         # A child forked while another thread held the lock would inherit it held.
         os.register_at_fork(after_in_child=self._reset)
 
@@ -101,7 +102,6 @@ class Watchdog:
                     _deadline, duplicate = self._armed.pop(token)
                     _shut(duplicate)
                     os.close(duplicate)
-                self.fired += len(expired)
                 self._wake_at = min((d for d, _ in self._armed.values()), default=math.inf)
                 timeout = None if self._wake_at == math.inf else self._wake_at - now
                 if not expired:
@@ -185,17 +185,17 @@ CONNECT_PAUSE_SECONDS = 2.0
 
 def _pause_after_failed_connect(dialect: Any) -> None:
     connect = dialect.connect
-    failed_until = [0.0]
+    pause = FailurePause(CONNECT_PAUSE_SECONDS)
 
     def paused_connect(*cargs: Any, **cparams: Any) -> Any:
-        if time.monotonic() < failed_until[0]:
+        if pause.active:
             raise dialect.loaded_dbapi.OperationalError(
                 f"connecting failed less than {CONNECT_PAUSE_SECONDS:g} s ago; not tried again yet"
             )
         try:
             return connect(*cargs, **cparams)
         except dialect.loaded_dbapi.Error:
-            failed_until[0] = time.monotonic() + CONNECT_PAUSE_SECONDS
+            pause.failed()
             raise
 
     dialect.connect = paused_connect

@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
+from connector.failure_pause import FailurePause
+
 
 class StoreUnavailable(Exception):
     """The shared store could not be reached, or did not answer in time."""
@@ -94,15 +96,18 @@ class RedisStore:
         )
         self._prefix = prefix
         self._errors = (redis.RedisError, OSError)
-        self._failed_until = 0.0
+        self._pause = FailurePause(PAUSE_AFTER_FAILURE)
+
+    def _check_pause(self) -> None:
+        if self._pause.active:
+            raise StoreUnavailable(f"Redis failed less than {PAUSE_AFTER_FAILURE:g} s ago")
 
     def _call(self, command: str, key: str, *args: Any, **kwargs: Any) -> Any:
-        if time.monotonic() < self._failed_until:
-            raise StoreUnavailable(f"Redis failed less than {PAUSE_AFTER_FAILURE:g} s ago")
+        self._check_pause()
         try:
             return getattr(self._client, command)(self._prefix + key, *args, **kwargs)
         except self._errors as exc:
-            self._failed_until = time.monotonic() + PAUSE_AFTER_FAILURE
+            self._pause.failed()
             raise StoreUnavailable(f"Redis {command} failed: {exc}") from exc
 
     def get(self, key: str) -> bytes | None:
@@ -120,12 +125,11 @@ class RedisStore:
         return int(self._call("incr", key, amount))
 
     def ping(self) -> None:
-        if time.monotonic() < self._failed_until:
-            raise StoreUnavailable(f"Redis failed less than {PAUSE_AFTER_FAILURE:g} s ago")
+        self._check_pause()
         try:
             self._client.ping()
         except self._errors as exc:
-            self._failed_until = time.monotonic() + PAUSE_AFTER_FAILURE
+            self._pause.failed()
             raise StoreUnavailable(f"Redis ping failed: {exc}") from exc
 
 
