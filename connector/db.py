@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any, cast
 import click
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -90,6 +92,13 @@ def _close_session(_exc: BaseException | None) -> None:
             # A connection lost mid-outage can fail to close; the answer is already made
             # (a 503), and raising here would turn it into the server's own HTML 500.
             log.warning("Closing the request's database session failed", exc_info=True)
+
+
+def roll_back(session: Session) -> None:
+    """Undo the session's work. A connection that an outage broke cannot roll back; the
+    pool replaces it, so that failure is no news."""
+    with contextlib.suppress(SQLAlchemyError):
+        session.rollback()
 
 
 @contextmanager

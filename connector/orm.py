@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from connector.store import StoreUnavailable
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -38,9 +40,10 @@ _READ_ONLY = "25006"
 
 
 def is_outage(error: BaseException) -> bool:
-    """The database, not the request, is at fault, and the same request may succeed soon:
-    it cannot be reached, dropped the connection, refuses writes, or has no connection free."""
-    if isinstance(error, PoolTimeout):
+    """The service, not the request, is at fault, and the same request may succeed soon: the
+    database cannot be reached, dropped the connection, refuses writes or has no connection
+    free, or the shared store failed where it was needed."""
+    if isinstance(error, (PoolTimeout, StoreUnavailable)):
         return True
     if not isinstance(error, DBAPIError):
         return False

@@ -162,11 +162,14 @@ def concurrently(calls: list[Callable[[], Any]]) -> list[tuple[Any, float]]:
 def served_again(call: Callable[[], Any]) -> None:
     """Once the database is back, requests are served again within the pause that follows
     a failed connection (503 until then, never anything else)."""
-    deadline = time.monotonic() + CONNECT_PAUSE_SECONDS + 2
-    while (response := call()).status_code != 200:
-        assert_unavailable(response)
-        assert time.monotonic() < deadline, "not served again after the database came back"
-        time.sleep(0.1)
+
+    def served(response: Any) -> bool:
+        if response.status_code != 200:
+            assert_unavailable(response)
+        return bool(response.status_code == 200)
+
+    answer = eventually(call, served, within=CONNECT_PAUSE_SECONDS + 2)
+    assert answer.status_code == 200, "not served again after the database came back"
 
 
 def eventually(call: Callable[[], Any], done: Callable[[Any], bool], within: float = 5) -> Any:

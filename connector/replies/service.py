@@ -62,7 +62,7 @@ def send_reply(
     try:
         logged = activities.log_email(ctx, email, [record])
     except (SQLAlchemyError, StoreUnavailable) as exc:
-        if isinstance(exc, SQLAlchemyError) and not is_outage(exc):
+        if not is_outage(exc):
             raise
         raise SentNotLogged() from exc
     return {**result, "activity_id": logged.activity.id, "records": [record]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from flask import Flask, current_app, jsonify
@@ -12,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import ServiceUnavailable
 
 from connector.addresses import FreeMailDomains
-from connector.db import get_session, is_outage
+from connector.db import get_session, is_outage, roll_back
 from connector.errors import ServiceError
 from connector.lookup.service import track_writes
 from connector.orgs.context import Ctx, Settings
@@ -88,9 +87,8 @@ def _store_error(error: StoreUnavailable) -> ResponseReturnValue:
 
 
 def _roll_back() -> None:
-    # Nothing of the request is kept; a connection already gone is replaced by the pool.
-    with contextlib.suppress(DBAPIError):
-        get_session().rollback()
+    # Nothing of the request is kept.
+    roll_back(get_session())
 
 
 def init_app(app: Flask) -> None:

@@ -7,7 +7,6 @@ verified; handlers call the records services and return response JSON built by
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import email.utils
 from collections.abc import Callable
@@ -15,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.addresses import normalize_email
+from connector.db import roll_back
 from connector.email_templates import service as templates
 from connector.errors import InvalidInput, SentNotLogged
 from connector.lookup import service as lookup
@@ -449,8 +448,7 @@ def send_with_template(request: AddonRequest) -> Response:
         return cards.render(push_card=cards.consent_card(request.consent_url))
     except SentNotLogged as exc:
         # Sent: the one thing the user must not do now is send it again.
-        with contextlib.suppress(SQLAlchemyError):
-            ctx.session.rollback()
+        roll_back(ctx.session)
         return cards.render(notification=exc.message, pop=True)
     logged = result["activity_id"] is not None
     return cards.render(notification="Reply sent" + (" and logged." if logged else "."), pop=True)

@@ -6,7 +6,6 @@ the one in the event's user ID token. Anything else gets a bare 401.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -18,7 +17,7 @@ from flask_smorest import abort
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.db import get_session, is_outage
+from connector.db import get_session, is_outage, roll_back
 from connector.errors import ServiceError
 from connector.mailbox import Mailbox, SendUnconfirmed
 from connector.orgs.context import Ctx
@@ -170,7 +169,7 @@ UNAVAILABLE = (
 def _problem(error: Exception) -> str:
     if isinstance(error, ServiceError):
         return error.message
-    if isinstance(error, StoreUnavailable) or is_outage(error):
+    if is_outage(error):
         log.warning("Gmail add-on request during an outage: %s", error)
         return UNAVAILABLE
     if isinstance(error, SendUnconfirmed):
@@ -229,7 +228,7 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
         KeyError,
         ValueError,
     ) as error:
-        _roll_back()
+        roll_back(get_session())
         body = _error_card(_problem(error), is_trigger)
     return jsonify(body)
 
@@ -240,20 +239,14 @@ def _error_card(text: str, is_trigger: bool) -> dict[str, Any]:
     return cards.render(notification=text)
 
 
-def _roll_back() -> None:
-    # A connection that an outage broke cannot roll back; the pool replaces it.
-    with contextlib.suppress(SQLAlchemyError):
-        get_session().rollback()
-
-
 @bp.errorhandler(SQLAlchemyError)
 @bp.errorhandler(StoreUnavailable)
 def _outage(error: Exception) -> ResponseReturnValue:
     """An outage met before the add-on's own handling (signing the user in): an error card
     too, since Google shows only its own generic error for anything but a card."""
-    if not isinstance(error, StoreUnavailable) and not is_outage(error):
+    if not is_outage(error):
         raise error
-    _roll_back()
+    roll_back(get_session())
     return jsonify(_error_card(_problem(error), request.endpoint != "gmail.action"))
 
 
