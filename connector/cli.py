@@ -37,6 +37,33 @@ def init_app(app: Flask) -> None:
         click.echo(f"Demo user: {result.user_email}")
         click.echo(f"Demo API key: {result.api_key}")
 
+    @app.cli.command("purge")
+    @click.option(
+        "--older-than",
+        required=True,
+        help="How long a record must have been archived: 12h, 30d, 90d, 2w.",
+    )
+    @click.option("--dry-run", is_flag=True, help="Count what would go, remove nothing.")
+    def purge_command(older_than: str, dry_run: bool) -> None:
+        """Remove archived records for good, with their history and the emails and notes
+        logged on them alone (what is also on another record stays there)."""
+        from connector.errors import InvalidInput
+        from connector.lifecycle.purge import parse_age, purge_archived
+
+        try:
+            age = parse_age(older_than)
+        except InvalidInput as exc:
+            raise click.BadParameter(exc.message, param_hint="--older-than") from exc
+        with session_scope(app) as session:
+            result = purge_archived(session, age)
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+        counts = ", ".join(f"{n} {kind}(s)" for kind, n in result.records.items())
+        verb = "Would remove" if dry_run else "Removed"
+        click.echo(f"{verb} {counts}, and {result.activities} email(s) and note(s) with them.")
+
     users = click.Group("users", help="Manage users.")
     app.cli.add_command(users)
 

@@ -37,6 +37,12 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class PreconditionFailed(ServiceError):
+    """The record changed since the version the caller read (If-Match): nothing was written."""
+
+    status_code = 412
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
 

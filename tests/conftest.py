@@ -165,14 +165,22 @@ class Caller:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.client.get(url, headers=self.headers, **kwargs)
+    def _send(self, method: str, url: str, headers: dict[str, str] | None, **kwargs: Any) -> Any:
+        return self.client.open(
+            url, method=method, headers={**self.headers, **(headers or {})}, **kwargs
+        )
 
-    def post(self, url: str, **kwargs: Any) -> Any:
-        return self.client.post(url, headers=self.headers, **kwargs)
+    def get(self, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self._send("GET", url, headers, **kwargs)
 
-    def patch(self, url: str, **kwargs: Any) -> Any:
-        return self.client.patch(url, headers=self.headers, **kwargs)
+    def post(self, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self._send("POST", url, headers, **kwargs)
+
+    def patch(self, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self._send("PATCH", url, headers, **kwargs)
+
+    def delete(self, url: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return self._send("DELETE", url, headers, **kwargs)
 
 
 @pytest.fixture

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from connector.activities.service import recent_activities
 from connector.addresses import domain_of, normalize_email
 from connector.errors import InvalidInput
+from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
 from connector.orgs.context import Ctx
+from connector.records.history import history_of
 from connector.records.models import (
     CLOSED_LEAD_STAGES,
     CLOSED_TICKET_STATUSES,
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_LOOKUP_ADDRESSES = 50
 OPEN_ITEMS_LIMIT = 20
+CARD_HISTORY_LIMIT = 20
 
 # Cache ------------------------------------------------------------------------
 # Every cached answer's key holds its organization's generation number. Any
@@ -100,7 +103,12 @@ def track_writes(factory: sessionmaker[Session], store: SharedStore) -> None:
 def _open_leads(ctx: Ctx, where: Any) -> list[Lead]:
     query = (
         select(Lead)
-        .where(Lead.organization_id == ctx.org_id, where, Lead.stage.not_in(CLOSED_LEAD_STAGES))
+        .where(
+            Lead.organization_id == ctx.org_id,
+            where,
+            Lead.stage.not_in(CLOSED_LEAD_STAGES),
+            Lead.archived_at.is_(None),
+        )
         .order_by(Lead.created_at.desc(), Lead.id.desc())
         .limit(OPEN_ITEMS_LIMIT)
     )
@@ -114,6 +122,7 @@ def _open_tickets(ctx: Ctx, where: Any) -> list[Ticket]:
             Ticket.organization_id == ctx.org_id,
             where,
             Ticket.status.not_in(CLOSED_TICKET_STATUSES),
+            Ticket.archived_at.is_(None),
         )
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
         .limit(OPEN_ITEMS_LIMIT)
@@ -134,19 +143,34 @@ def _open_tasks(ctx: Ctx, refs: Sequence[RecordRef]) -> list[Task]:
     return list(ctx.session.scalars(query))
 
 
+def _live(record: Company | Contact | None) -> Company | Contact | None:
+    """A related record as a card shows it: an archived one is not shown."""
+    return record if record is not None and record.archived_at is None else None
+
+
+def _history(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
+    return [vm.history_entry(change) for change in history_of(ctx, ref, CARD_HISTORY_LIMIT)]
+
+
 def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
     leads = _open_leads(ctx, Lead.contact_id == contact.id)
     tickets = _open_tickets(ctx, Ticket.contact_id == contact.id)
     refs = [RecordRef(RecordType.CONTACT, contact.id)]
     refs += [RecordRef(RecordType.LEAD, lead.id) for lead in leads]
     refs += [RecordRef(RecordType.TICKET, ticket.id) for ticket in tickets]
+    company = _live(contact.company)
     return {
         "contact": vm.contact_summary(contact),
-        "company": vm.company_summary(contact.company) if contact.company else None,
+        "company": vm.company_summary(company) if isinstance(company, Company) else None,
         "leads": [vm.lead_summary(lead) for lead in leads],
         "tickets": [vm.ticket_summary(t) for t in tickets],
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, refs[0])],
+        "history": _history(ctx, refs[0]),
+        "duplicates": [
+            {"id": d.id, "name": d.name, "emails": [e.email for e in d.emails]}
+            for d in possible_duplicates(ctx, contact)
+        ],
     }
 
 
@@ -163,6 +187,7 @@ def company_card(ctx: Ctx, company: Company) -> dict[str, Any]:
         ],
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
+        "history": _history(ctx, ref),
     }
 
 
@@ -174,12 +199,14 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
     if ref.type is RecordType.COMPANY:
         return company_card(ctx, record)
     summary = vm.lead_summary(record) if ref.type is RecordType.LEAD else vm.ticket_summary(record)
+    contact, company = _live(record.contact), _live(record.company)
     return {
         ref.type.value: summary,
-        "contact": vm.contact_summary(record.contact) if record.contact else None,
-        "company": vm.company_summary(record.company) if record.company else None,
+        "contact": vm.contact_summary(contact) if isinstance(contact, Contact) else None,
+        "company": vm.company_summary(company) if isinstance(company, Company) else None,
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
+        "history": _history(ctx, ref),
     }
 
 
@@ -210,6 +237,7 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
                 "tickets": [],
                 "tasks": [],
                 "activities": [],
+                "history": [],
             }
         )
         proposal = propose_contact(ctx, address)
@@ -286,6 +314,7 @@ def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> li
                 func.coalesce(Contact.job_title, "").label("subtitle"),
             ).where(
                 Contact.organization_id == org_id,
+                Contact.archived_at.is_(None),
                 or_(has(Contact.name), Contact.id.in_(by_email)),
             )
         )
@@ -301,6 +330,7 @@ def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> li
                 func.coalesce(Company.website, "").label("subtitle"),
             ).where(
                 Company.organization_id == org_id,
+                Company.archived_at.is_(None),
                 or_(has(Company.name), Company.id.in_(by_domain)),
             )
         )
@@ -311,7 +341,7 @@ def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> li
                 Lead.id.label("id"),
                 Lead.title.label("title"),
                 Lead.stage.label("subtitle"),
-            ).where(Lead.organization_id == org_id, has(Lead.title))
+            ).where(Lead.organization_id == org_id, Lead.archived_at.is_(None), has(Lead.title))
         )
     if RecordType.TICKET in types:
         queries.append(
@@ -320,7 +350,11 @@ def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> li
                 Ticket.id.label("id"),
                 Ticket.subject.label("title"),
                 Ticket.status.label("subtitle"),
-            ).where(Ticket.organization_id == org_id, has(Ticket.subject))
+            ).where(
+                Ticket.organization_id == org_id,
+                Ticket.archived_at.is_(None),
+                has(Ticket.subject),
+            )
         )
     return queries
 

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from connector.activities.models import Activity
-from connector.records.models import Company, Contact, Lead, Task, Ticket
+from connector.records.models import Company, Contact, Lead, RecordChange, Task, Ticket
 
 SNIPPET_LENGTH = 240
 
@@ -21,6 +21,14 @@ def iso_utc(value: dt.datetime) -> str:
     return aware.astimezone(dt.UTC).isoformat()
 
 
+def _lifecycle(record: Company | Contact | Lead | Ticket) -> dict[str, Any]:
+    return {
+        "owner_id": record.owner_id,
+        "version": record.version,
+        "updated_at": iso_utc(record.updated_at),
+    }
+
+
 def company_summary(company: Company) -> dict[str, Any]:
     return {
         "id": company.id,
@@ -28,6 +36,7 @@ def company_summary(company: Company) -> dict[str, Any]:
         "domains": [d.domain for d in company.domains],
         "website": company.website,
         "phone": company.phone,
+        **_lifecycle(company),
     }
 
 
@@ -41,6 +50,7 @@ def contact_summary(contact: Contact) -> dict[str, Any]:
         "company": (
             {"id": contact.company.id, "name": contact.company.name} if contact.company else None
         ),
+        **_lifecycle(contact),
     }
 
 
@@ -54,10 +64,12 @@ def lead_summary(lead: Lead) -> dict[str, Any]:
             float(lead.expected_revenue) if lead.expected_revenue is not None else None
         ),
         "probability": lead.probability,
+        "close_date": lead.close_date.isoformat() if lead.close_date else None,
+        "lost_reason": lead.lost_reason,
         "contact_id": lead.contact_id,
         "company_id": lead.company_id,
-        "owner_id": lead.owner_id,
         "created_at": iso_utc(lead.created_at),
+        **_lifecycle(lead),
     }
 
 
@@ -70,8 +82,8 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "priority": str(ticket.priority),
         "contact_id": ticket.contact_id,
         "company_id": ticket.company_id,
-        "owner_id": ticket.owner_id,
         "created_at": iso_utc(ticket.created_at),
+        **_lifecycle(ticket),
     }
 
 
@@ -117,3 +129,62 @@ def activity_detail(activity: Activity) -> dict[str, Any]:
         "body_html": activity.body_html,
         "body_text": activity.body_text,
     }
+
+
+def history_entry(change: RecordChange) -> dict[str, Any]:
+    return {
+        "at": iso_utc(change.at),
+        "by": {"id": change.by_id, "name": change.by_name},
+        "field": change.field,
+        "from": change.from_value,
+        "to": change.to_value,
+        "from_label": change.from_label,
+        "to_label": change.to_label,
+    }
+
+
+def _shown(value: Any, label: str | None) -> str:
+    if label is not None:
+        return label
+    if value is None or value == "" or value == []:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+FIELD_NAMES = {
+    "owner_id": "owner",
+    "company_id": "company",
+    "contact_id": "contact",
+    "expected_revenue": "expected revenue",
+    "close_date": "close date",
+    "lost_reason": "lost reason",
+    "job_title": "job title",
+}
+
+
+def history_line(entry: dict[str, Any], when: str) -> str:
+    """ "stage: qualified → won, by Ana, 12 Nov 14:02": one history entry as a person reads it,
+    with the time already in the reader's zone (`when`)."""
+    field = entry["field"]
+    by = entry["by"]["name"] or "someone"
+    if field == "archived":
+        what = "archived" if entry["to"] else "restored"
+        return f"{what}, by {by}, {when}"
+    if field == "merged":
+        return f"merged {entry['from_label'] or entry['from']} into this, by {by}, {when}"
+    name = FIELD_NAMES.get(field, field.replace("_", " "))
+    before = _shown(entry["from"], entry["from_label"])
+    after = _shown(entry["to"], entry["to_label"])
+    return f"{name}: {before} → {after}, by {by}, {when}"
+
+
+def local_time(iso: str, zone: dt.tzinfo) -> str:
+    """ "12 Nov 14:02" in the reader's zone ("12 Nov 2025 14:02" when not this year)."""
+    moment = dt.datetime.fromisoformat(iso).astimezone(zone)
+    now = dt.datetime.now(zone)
+    day = f"{moment.day} {moment:%b}" + ("" if moment.year == now.year else f" {moment.year}")
+    return f"{day} {moment:%H:%M}"

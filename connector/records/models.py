@@ -7,7 +7,16 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from connector.orm import Base, Timestamped, utcnow
@@ -58,7 +67,29 @@ class OrgOwned:
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
 
 
-class Company(OrgOwned, Timestamped, Base):
+class Lifecycle:
+    """What contacts, companies, leads and tickets share: an owner, a version, an archive mark.
+
+    `version` counts the changes of the record's own fields (an email logged on it is no
+    change of the record): it is the ETag of the API, and every UPDATE of the row is made
+    on the condition that the version read is still the stored one (the mapper's
+    version_id_col), so that of two concurrent edits the second fails instead of
+    silently undoing the first. The services set it themselves, only when a field changed.
+    """
+
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Archived records are out of lookups, searches, cards and lists, and can be restored
+    # until `connector purge` removes them.
+    archived_at: Mapped[dt.datetime | None]
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.version, "version_id_generator": False}
+
+
+class Company(Lifecycle, OrgOwned, Timestamped, Base):
     __tablename__ = "companies"
 
     name: Mapped[str] = mapped_column(String(200))
@@ -88,7 +119,7 @@ class CompanyDomain(Base):
     company: Mapped[Company] = relationship(back_populates="domains")
 
 
-class Contact(OrgOwned, Timestamped, Base):
+class Contact(Lifecycle, OrgOwned, Timestamped, Base):
     __tablename__ = "contacts"
 
     name: Mapped[str] = mapped_column(String(200))
@@ -123,13 +154,11 @@ class ContactEmail(Base):
     contact: Mapped[Contact] = relationship(back_populates="emails")
 
 
-class CustomerWork:
-    """What leads and tickets share: the contact and company they are for, and an owner."""
+class CustomerWork(Lifecycle):
+    """What leads and tickets share: the contact and company they are for."""
 
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     @declared_attr
     def contact(cls) -> Mapped[Contact | None]:
@@ -162,6 +191,9 @@ class Lead(CustomerWork, OrgOwned, Timestamped, Base):
     stage: Mapped[LeadStage] = mapped_column(String(20), default=LeadStage.NEW)
     expected_revenue: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     probability: Mapped[int] = mapped_column(default=10)
+    # Expected, then (once won or lost) actual.
+    close_date: Mapped[dt.date | None]
+    lost_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class Ticket(CustomerWork, OrgOwned, Timestamped, Base):
@@ -188,3 +220,30 @@ class Task(OrgOwned, Timestamped, Base):
     # one column pair serves every record type.
     record_type: Mapped[RecordType | None] = mapped_column(String(20))
     record_id: Mapped[int | None]
+
+
+class RecordChange(Base):
+    """One change of a record's field (or its merge, archive, restore): its history.
+
+    The values are JSON as the API shows them; the labels are what a person reads (an
+    owner's or a company's name), taken when the change was made, as it was then.
+    """
+
+    __tablename__ = "record_changes"
+    __table_args__ = (
+        Index("ix_record_changes_record", "organization_id", "record_type", "record_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    record_type: Mapped[RecordType] = mapped_column(String(20))
+    record_id: Mapped[int]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Kept as it was, so that the history still names someone who has left.
+    by_name: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(50))
+    from_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    to_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    from_label: Mapped[str | None] = mapped_column(String(500))
+    to_label: Mapped[str | None] = mapped_column(String(500))

@@ -44,13 +44,28 @@ RECORD_MODELS: dict[RecordType, type[Record]] = {
 }
 
 
-def get_record(session: Session, org_id: int, ref: RecordRef) -> Any:
-    """The record, or NotFound: another organization's record is indistinguishable from none."""
+def get_record(
+    session: Session, org_id: int, ref: RecordRef, *, include_archived: bool = False
+) -> Any:
+    """The record, or NotFound: another organization's record is indistinguishable from none,
+    and an archived one from a removed one (unless asked for, to restore it)."""
     # mypy joins type[Contact] | type[Company] | ... to Base; it is one of the record models.
     record = cast(Record | None, session.get(RECORD_MODELS[ref.type], ref.id))
-    if record is None or record.organization_id != org_id:
+    if (
+        record is None
+        or record.organization_id != org_id
+        or (record.archived_at is not None and not include_archived)
+    ):
         raise NotFound(f"There is no {ref.type.value} with id {ref.id}.")
     return record
+
+
+def archived_holder(record: Contact | Company) -> str:
+    """How an error names a record that holds an address or domain while archived."""
+    if record.archived_at is None:
+        return record.name
+    kind = "contact" if isinstance(record, Contact) else "company"
+    return f"an archived {kind}, {record.name} (#{record.id}), which an admin can restore"
 
 
 def get_user_in_org(session: Session, org_id: int, user_id: int) -> User:
@@ -63,15 +78,31 @@ def get_user_in_org(session: Session, org_id: int, user_id: int) -> User:
 # Companies ---------------------------------------------------------------
 
 
-def company_for_domain(session: Session, org_id: int, domain: str) -> Company | None:
-    return session.scalar(
+def company_for_domain(
+    session: Session, org_id: int, domain: str, *, include_archived: bool = False
+) -> Company | None:
+    query = (
         select(Company)
         .join(CompanyDomain)
         .where(CompanyDomain.organization_id == org_id, CompanyDomain.domain == domain)
     )
+    if not include_archived:
+        query = query.where(Company.archived_at.is_(None))
+    return session.scalar(query)
 
 
-def _clean_domains(domains: Sequence[str]) -> list[str]:
+def check_domains_free(ctx: Ctx, domains: Sequence[str], company_id: int | None = None) -> None:
+    """Each domain names one company at most: Conflict when another one (archived or not) has it."""
+    for domain in domains:
+        owner = company_for_domain(ctx.session, ctx.org_id, domain, include_archived=True)
+        if owner is not None and owner.id != company_id:
+            raise Conflict(
+                f"The domain {domain} belongs to {archived_holder(owner)} already.",
+                {"domains": [domain], "company_id": owner.id},
+            )
+
+
+def clean_domains(domains: Sequence[str]) -> list[str]:
     cleaned: list[str] = []
     for raw in domains:
         domain = normalize_domain(raw)
@@ -89,20 +120,16 @@ def create_company(
     domains: Sequence[str] = (),
     website: str | None = None,
     phone: str | None = None,
+    owner_id: int | None = None,
 ) -> Company:
-    cleaned = _clean_domains(domains)
-    for domain in cleaned:
-        owner = company_for_domain(ctx.session, ctx.org_id, domain)
-        if owner is not None:
-            raise Conflict(
-                f"The domain {domain} belongs to {owner.name} already.",
-                {"domains": [domain], "company_id": owner.id},
-            )
+    cleaned = clean_domains(domains)
+    check_domains_free(ctx, cleaned)
     company = Company(
         organization_id=ctx.org_id,
         name=name.strip(),
         website=website,
         phone=phone,
+        owner_id=owner_of(ctx, owner_id),
         domains=[CompanyDomain(organization_id=ctx.org_id, domain=d) for d in cleaned],
     )
     ctx.session.add(company)
@@ -113,8 +140,13 @@ def create_company(
 # Contacts ----------------------------------------------------------------
 
 
-def contact_for_email(session: Session, org_id: int, address: str) -> Contact | None:
-    return session.scalar(contact_by_email_query(org_id, address))
+def contact_for_email(
+    session: Session, org_id: int, address: str, *, include_archived: bool = False
+) -> Contact | None:
+    query = contact_by_email_query(org_id, address)
+    if not include_archived:
+        query = query.where(Contact.archived_at.is_(None))
+    return session.scalar(query)
 
 
 def contact_by_email_query(org_id: int, address: str) -> Select[Contact]:
@@ -126,12 +158,26 @@ def contact_by_email_query(org_id: int, address: str) -> Select[Contact]:
     )
 
 
+def check_emails_free(ctx: Ctx, emails: Sequence[str], contact_id: int | None = None) -> None:
+    """An address names one contact at most: Conflict when another one (archived or not) has it."""
+    for address in emails:
+        existing = contact_for_email(ctx.session, ctx.org_id, address, include_archived=True)
+        if existing is not None and existing.id != contact_id:
+            raise Conflict(
+                f"{address} is the address of {archived_holder(existing)} already.",
+                {"emails": [address], "contact_id": existing.id},
+            )
+
+
 def proposed_company(ctx: Ctx, address: str) -> tuple[Company | None, str | None]:
     """The company an address belongs to by its domain, or the domain to make one from."""
     domain = domain_of(address)
     if domain in ctx.settings.free_mail:
         return None, None
-    company = company_for_domain(ctx.session, ctx.org_id, domain)
+    company = company_for_domain(ctx.session, ctx.org_id, domain, include_archived=True)
+    if company is not None and company.archived_at is not None:
+        # The domain is an archived company's: neither that one nor a new one.
+        return None, None
     return (company, None) if company is not None else (None, domain)
 
 
@@ -152,7 +198,7 @@ def propose_contact(ctx: Ctx, address: str, display_name: str = "") -> dict[str,
     }
 
 
-def _clean_emails(emails: Sequence[str]) -> list[str]:
+def clean_emails(emails: Sequence[str]) -> list[str]:
     cleaned: list[str] = []
     for raw in emails:
         address = normalize_email(raw)
@@ -174,16 +220,11 @@ def create_contact(
     job_title: str | None = None,
     company_id: int | None = None,
     new_company: dict[str, Any] | None = None,
+    owner_id: int | None = None,
 ) -> Contact:
     """A contact; its company is the one given, a new one, or else the one its domain names."""
-    cleaned = _clean_emails(emails)
-    for address in cleaned:
-        existing = contact_for_email(ctx.session, ctx.org_id, address)
-        if existing is not None:
-            raise Conflict(
-                f"{address} is the address of {existing.name} already.",
-                {"emails": [address], "contact_id": existing.id},
-            )
+    cleaned = clean_emails(emails)
+    check_emails_free(ctx, cleaned)
     company: Company | None
     if company_id is not None:
         company = get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
@@ -197,6 +238,7 @@ def create_contact(
         phone=phone,
         job_title=job_title,
         company=company,
+        owner_id=owner_of(ctx, owner_id),
         emails=[ContactEmail(organization_id=ctx.org_id, email=a) for a in cleaned],
     )
     ctx.session.add(contact)
@@ -206,9 +248,10 @@ def create_contact(
 
 def contact_for_sender(ctx: Ctx, address: str, display_name: str) -> Contact:
     """The sender's contact, created (with the company its domain names) when there is none."""
-    existing = contact_for_email(ctx.session, ctx.org_id, address)
-    if existing is not None:
+    existing = contact_for_email(ctx.session, ctx.org_id, address, include_archived=True)
+    if existing is not None and existing.archived_at is None:
         return existing
+    # An archived contact's address: create_contact says so (409).
     proposal = propose_contact(ctx, address, display_name)
     return create_contact(ctx, name=proposal["name"], emails=[address])
 
@@ -216,13 +259,13 @@ def contact_for_sender(ctx: Ctx, address: str, display_name: str) -> Contact:
 # Leads and tickets ----------------------------------------------------------------
 
 
-def _owner(ctx: Ctx, owner_id: int | None) -> int:
+def owner_of(ctx: Ctx, owner_id: int | None) -> int:
     if owner_id is None:
         return ctx.user.id
     return get_user_in_org(ctx.session, ctx.org_id, owner_id).id
 
 
-def _linked(ctx: Ctx, contact_id: int | None, company_id: int | None) -> tuple[Any, Any]:
+def linked_records(ctx: Ctx, contact_id: int | None, company_id: int | None) -> tuple[Any, Any]:
     contact = (
         get_record(ctx.session, ctx.org_id, RecordRef(RecordType.CONTACT, contact_id))
         if contact_id is not None
@@ -236,6 +279,21 @@ def _linked(ctx: Ctx, contact_id: int | None, company_id: int | None) -> tuple[A
     return contact, company
 
 
+def check_lost_reason(stage: LeadStage | str, lost_reason: str | None) -> None:
+    """A lost lead says why; a lead that is not lost has no lost reason."""
+    given = bool((lost_reason or "").strip())
+    if stage == LeadStage.LOST and not given:
+        raise InvalidInput(
+            "Say why the lead is lost (lost_reason).",
+            {"lost_reason": ["Required when the stage is lost."]},
+        )
+    if stage != LeadStage.LOST and given:
+        raise InvalidInput(
+            "Only a lost lead has a lost_reason.",
+            {"lost_reason": ["Only for the stage lost."]},
+        )
+
+
 def create_lead(
     ctx: Ctx,
     *,
@@ -247,8 +305,11 @@ def create_lead(
     contact_id: int | None = None,
     company_id: int | None = None,
     owner_id: int | None = None,
+    close_date: dt.date | None = None,
+    lost_reason: str | None = None,
 ) -> Lead:
-    contact, company = _linked(ctx, contact_id, company_id)
+    contact, company = linked_records(ctx, contact_id, company_id)
+    check_lost_reason(stage, lost_reason)
     lead = Lead(
         organization_id=ctx.org_id,
         title=title.strip(),
@@ -256,9 +317,11 @@ def create_lead(
         stage=stage,
         expected_revenue=expected_revenue,
         probability=probability,
+        close_date=close_date,
+        lost_reason=(lost_reason or "").strip() or None,
         contact=contact,
         company=company,
-        owner_id=_owner(ctx, owner_id),
+        owner_id=owner_of(ctx, owner_id),
     )
     ctx.session.add(lead)
     ctx.session.flush()
@@ -276,7 +339,7 @@ def create_ticket(
     company_id: int | None = None,
     owner_id: int | None = None,
 ) -> Ticket:
-    contact, company = _linked(ctx, contact_id, company_id)
+    contact, company = linked_records(ctx, contact_id, company_id)
     ticket = Ticket(
         organization_id=ctx.org_id,
         subject=subject.strip(),
@@ -285,7 +348,7 @@ def create_ticket(
         priority=priority,
         contact=contact,
         company=company,
-        owner_id=_owner(ctx, owner_id),
+        owner_id=owner_of(ctx, owner_id),
     )
     ctx.session.add(ticket)
     ctx.session.flush()
@@ -309,7 +372,7 @@ def create_task(
         organization_id=ctx.org_id,
         title=title.strip(),
         due_date=due_date,
-        assignee_id=_owner(ctx, assignee_id),
+        assignee_id=owner_of(ctx, assignee_id),
         record_type=record.type if record else None,
         record_id=record.id if record else None,
     )
@@ -331,7 +394,7 @@ def update_task(ctx: Ctx, task_id: int, changes: dict[str, Any]) -> Task:
         if field in changes:
             setattr(task, field, changes[field])
     if "assignee_id" in changes:
-        task.assignee_id = _owner(ctx, changes["assignee_id"])
+        task.assignee_id = owner_of(ctx, changes["assignee_id"])
     ctx.session.flush()
     return task
 

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from connector.addresses import normalize_domain, normalize_email
 from connector.ids import Id
-from connector.records.models import RecordType
+from connector.records.models import LeadStage, RecordType, TicketPriority, TicketStatus
 
 RECORD_TYPES = [t.value for t in RecordType]
 
@@ -57,7 +57,15 @@ class NamedRefSchema(Schema):
     name = fields.String()
 
 
-class CompanyOut(Schema):
+class LifecycleOut(Schema):
+    owner_id = fields.Integer(allow_none=True)
+    version = fields.Integer(
+        metadata={"description": "Moves on with each change of the record's fields (the ETag)"}
+    )
+    updated_at = fields.String(metadata={"description": "When its fields last changed (UTC)"})
+
+
+class CompanyOut(LifecycleOut):
     id = fields.Integer()
     name = fields.String()
     domains = fields.List(fields.String())
@@ -65,7 +73,7 @@ class CompanyOut(Schema):
     phone = fields.String(allow_none=True)
 
 
-class ContactOut(Schema):
+class ContactOut(LifecycleOut):
     id = fields.Integer()
     name = fields.String()
     emails = fields.List(fields.String())
@@ -74,28 +82,28 @@ class ContactOut(Schema):
     company = fields.Nested(NamedRefSchema, allow_none=True)
 
 
-class LeadOut(Schema):
+class LeadOut(LifecycleOut):
     id = fields.Integer()
     title = fields.String()
     description = fields.String()
-    stage = fields.String()
+    stage = fields.String(metadata={"enum": [s.value for s in LeadStage]})
     expected_revenue = fields.Float(allow_none=True)
     probability = fields.Integer()
+    close_date = fields.String(allow_none=True)
+    lost_reason = fields.String(allow_none=True)
     contact_id = fields.Integer(allow_none=True)
     company_id = fields.Integer(allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
     created_at = fields.String()
 
 
-class TicketOut(Schema):
+class TicketOut(LifecycleOut):
     id = fields.Integer()
     subject = fields.String()
     description = fields.String()
-    status = fields.String()
-    priority = fields.String()
+    status = fields.String(metadata={"enum": [s.value for s in TicketStatus]})
+    priority = fields.String(metadata={"enum": [p.value for p in TicketPriority]})
     contact_id = fields.Integer(allow_none=True)
     company_id = fields.Integer(allow_none=True)
-    owner_id = fields.Integer(allow_none=True)
     created_at = fields.String()
 
 
@@ -144,6 +152,31 @@ class ActivityDetailOut(ActivityOut):
     body_text = fields.String()
 
 
+class ByOut(Schema):
+    id = fields.Integer(allow_none=True)
+    name = fields.String()
+
+
+class HistoryOut(Schema):
+    at = fields.String(metadata={"description": "UTC, ISO 8601"})
+    by = fields.Nested(ByOut)
+    field = fields.String(
+        metadata={"description": "A field's name, or archived or merged"},
+    )
+    from_ = fields.Raw(data_key="from", attribute="from", allow_none=True)
+    to = fields.Raw(allow_none=True)
+    from_label = fields.String(
+        allow_none=True, metadata={"description": "What a person reads (an owner's name)"}
+    )
+    to_label = fields.String(allow_none=True)
+
+
+class DuplicateOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    emails = fields.List(fields.String())
+
+
 class CardOut(Schema):
     """A record with what surrounds it: the contact and company, open items, recent activity."""
 
@@ -155,6 +188,13 @@ class CardOut(Schema):
     tickets = fields.List(fields.Nested(TicketOut))
     tasks = fields.List(fields.Nested(TaskOut))
     activities = fields.List(fields.Nested(ActivityOut))
+    history = fields.List(
+        fields.Nested(HistoryOut), metadata={"description": "The record's changes, newest first"}
+    )
+    duplicates = fields.List(
+        fields.Nested(DuplicateOut),
+        metadata={"description": "Contacts: others with the same name and company"},
+    )
 
 
 class ProposalOut(Schema):

@@ -52,6 +52,7 @@ _STATUS_NAMES = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    412: "Precondition Failed",
     413: "Content Too Large",
     502: "Bad Gateway",
     503: "Service Unavailable",
