@@ -425,3 +425,38 @@ def test_purge_command(app, runner, caller) -> None:
     done = runner.invoke(args=["purge", "--older-than", "12h"])
     assert "Removed 1 lead(s)" in done.output
     assert caller.post(f"/api/v1/leads/{lead['id']}/restore").status_code == 404
+
+
+def test_of_two_concurrent_edits_the_second_is_refused(app, caller) -> None:
+    """Both read version 1; the first writes; the second's conditional UPDATE finds no row
+    of version 1 any more: 412, and the first edit stands."""
+    from connector.errors import PreconditionFailed
+    from connector.orgs.context import Ctx
+    from connector.orgs.models import User
+    from connector.records import editing
+    from connector.records.refs import RecordRef
+    from connector.store import get_store
+
+    lead = create_lead(caller)
+    factory = app.extensions["connector.sessionmaker"]
+    first, second = factory(), factory()
+    try:
+        contexts = [
+            Ctx(
+                s, s.get(User, caller.user_id), get_store(app), app.extensions["connector.settings"]
+            )
+            for s in (first, second)
+        ]
+        for ctx in contexts:
+            editing.get_record(ctx.session, ctx.org_id, RecordRef.of("lead", lead["id"]))
+        editing.update_lead(contexts[0], lead["id"], {"stage": "qualified"}, 1)
+        first.commit()
+        with pytest.raises(PreconditionFailed):
+            editing.update_lead(contexts[1], lead["id"], {"stage": "won"}, 1)
+        second.rollback()
+    finally:
+        first.close()
+        second.close()
+    after = caller.get(f"/api/v1/leads/{lead['id']}").json
+    assert after["lead"]["stage"] == "qualified"
+    assert [h["to"] for h in after["history"]] == ["qualified"]

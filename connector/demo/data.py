@@ -107,6 +107,14 @@ LEAD_STAGES = (
     (LeadStage.WON, 15, (100, 100)),
     (LeadStage.LOST, 15, (0, 0)),
 )
+# Why lost leads were lost (taken in turn, so that the random draws stay as they were).
+LOST_REASONS = (
+    "Went with a competitor",
+    "No budget this year",
+    "Project cancelled",
+    "Price too high",
+    "No answer after the proposal",
+)
 TICKETS = (
     ("Cannot export invoices to PDF", "The export button spins and nothing is downloaded."),
     ("Login fails after password reset", "The new password is rejected on the first sign-in."),
@@ -450,7 +458,8 @@ class _Generator:
                 "name": company.name,
                 "website": f"https://www.{company.domains[0]}",
                 "phone": self._phone(company.tld),
-                "created_at": self._past(730, 180),
+                "owner_id": self.user_id,
+                **self._created_and_updated(730, 180),
             }
             for company in companies
         ]
@@ -526,7 +535,8 @@ class _Generator:
                     "phone": self._phone(company.tld if company else "com"),
                     "job_title": rng.choice(JOB_TITLES) if company else None,
                     "company_id": company.id if company else None,
-                    "created_at": self._past(365, 30),
+                    "owner_id": self.user_id,
+                    **self._created_and_updated(365, 30),
                 }
             )
         for contact, contact_id in zip(contacts, self._insert_with_ids(Contact, rows), strict=True):
@@ -540,6 +550,10 @@ class _Generator:
             ],
         )
         return contacts
+
+    def _created_and_updated(self, most_days: int, fewest_days: int) -> dict[str, Any]:
+        created = self._past(most_days, fewest_days)
+        return {"created_at": created, "updated_at": created}
 
     def _work_row(self, contact: _Contact) -> dict[str, Any]:
         created = self._past(180, 1)
@@ -556,7 +570,8 @@ class _Generator:
     def _leads(self, contacts: list[_Contact]) -> None:
         rng = self.rng
         chosen = sorted(rng.sample(range(len(contacts)), len(contacts) // 2))
-        leads, rows = [], []
+        leads: list[_Work] = []
+        rows: list[dict[str, Any]] = []
         for index in chosen:
             contact = contacts[index]
             seats, template = rng.choice(SEAT_COUNTS), rng.choice(LEAD_TITLES)
@@ -578,6 +593,11 @@ class _Generator:
                     "stage": stage,
                     "expected_revenue": Decimal(revenue).quantize(Decimal("0.01")),
                     "probability": rng.randint(low // 5, high // 5) * 5,
+                    "lost_reason": (
+                        LOST_REASONS[len(rows) % len(LOST_REASONS)]
+                        if stage == LeadStage.LOST
+                        else None
+                    ),
                 }
             )
         for lead, lead_id in zip(leads, self._insert_with_ids(Lead, rows), strict=True):
