@@ -110,7 +110,10 @@ def test_the_link_alone_shows_the_history_read_only(app, caller) -> None:
     assert 'src="/static/record.js"' in html
     # Read-only: no form, and a way to sign in.
     assert read_form(html) == (None, {})
-    assert re.search(r'<a href="/connect"[^>]*>Sign in to edit</a>', html)
+    # Signing in comes back to this page, link and all.
+    assert re.search(
+        r'<a href="/connect\?next=/records/lead/\d+\?t%3D[^"]+">Sign in to edit</a>', html
+    )
 
 
 EDITS = {

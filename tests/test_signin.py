@@ -480,3 +480,29 @@ def test_a_free_mail_sign_in_domain_stored_earlier_admits_no_one(app, make_calle
         assert user is None
         assert session.scalar(sa.select(User).where(User.email == "eve@gmail.com")) is None
     assert linked(app) == []
+
+
+def test_sign_in_to_edit_comes_back_to_the_record_page(app, idp, caller, page) -> None:
+    from connector.records.refs import RecordRef
+    from connector.web.record_links import record_link
+    from tests.helpers import create_contact
+
+    _fake, base = idp
+    contact = create_contact(caller)
+    link = record_link(base, "test-secret", caller.user_id, RecordRef.of("contact", contact["id"]))
+    page.goto(link)
+    page.get_by_role("link", name="Sign in to edit").click()
+    page.get_by_role("link", name="Sign in with Google").click()
+    page.get_by_role("link", name="Allow").click()
+    page.wait_for_url(link)
+    page.get_by_role("button", name="Save").wait_for()
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    ["https://evil.test/records/1", "//evil.test/records/1", "/account", "/records/..\\x", ""],
+)
+def test_only_record_pages_are_returned_to(next_path: str) -> None:
+    from connector.web.signin import return_path
+
+    assert return_path(next_path) is None

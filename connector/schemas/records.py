@@ -216,4 +216,9 @@ class TaskListArgs(Schema):
 
 
 class RecordLinkOut(Schema):
-    url = fields.String(metadata={"description": "Opens a read-only page of the record"})
+    url = fields.String(
+        metadata={
+            "description": "Opens the record's page: read-only, and editable by a user "
+            "of its organization signed in to the connector"
+        }
+    )

@@ -53,7 +53,7 @@ from connector.web.security import PAGE_POLICY
 
 # The session and its CSRF token are the /account page's (connector.web.signin): one
 # sign-in, one token, for every page that changes something.
-from connector.web.signin import _check_csrf, _csrf_token, _signed_in_user
+from connector.web.signin import check_csrf, csrf_token, signed_in_user
 
 LINK_MAX_AGE_SECONDS = 7 * 24 * 3600
 
@@ -320,7 +320,7 @@ def _render(
             values={**shown, **(typed or {})},
             shown=shown,
             version=main["version"] if version is None else version,
-            csrf=_csrf_token(),
+            csrf=csrf_token(),
             message=message,
             users=users,
         )
@@ -338,7 +338,8 @@ def _render(
         editing=editing,
         labels=LABELS,
         choices=CHOICES,
-        sign_in_url=url_for("accounts.connect"),
+        # Back to this very page (its link) once signed in.
+        sign_in_url=url_for("accounts.connect", next=request.full_path),
         signed_in_elsewhere=signed_in_elsewhere,
     )
     # Customer data behind a bearer link: kept out of shared caches and history caches.
@@ -350,7 +351,7 @@ def init_app(app: Flask) -> None:
     def record_page(record_type: str, record_id: int) -> ResponseReturnValue:
         link_user = _link_reader(record_type, record_id)
         ref = RecordRef.of(record_type, record_id)
-        reader = _signed_in_user()
+        reader = signed_in_user()
         if reader is not None and reader.organization_id == link_user.organization_id:
             return _render(_ctx(reader), ref, editor=reader)
         return _render(_ctx(link_user), ref, editor=None, signed_in_elsewhere=reader is not None)
@@ -360,8 +361,8 @@ def init_app(app: Flask) -> None:
         if record_type not in RECORD_TYPES:
             abort(404)
         # The session and its token, never the link: a link in a forwarded mail reads only.
-        editor = _signed_in_user()
-        if editor is None or not _check_csrf():
+        editor = signed_in_user()
+        if editor is None or not check_csrf():
             abort(
                 403,
                 "Your changes were not saved: sign in to the connector in this browser, "

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import msal
 from flask import (
@@ -137,6 +138,20 @@ def _client() -> str:
     return client if client in CLIENTS else "web"
 
 
+def return_path(value: str | None) -> str | None:
+    """Where to go back to after signing in: a record page of this connector, or nowhere.
+
+    Only a local /records/ path is kept, so that a crafted link cannot send someone who
+    just signed in to another site (an open redirect).
+    """
+    if not value or not value.startswith("/records/") or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or "//" in parts.path:
+        return None
+    return value
+
+
 def _in_outlook_dialog(client: str | None) -> None:
     """Pages of the Outlook sign-in dialog may be framed by Office (see connector.web.security)."""
     if client == "outlook":
@@ -155,7 +170,10 @@ def connect() -> ResponseReturnValue:
                 "Sign in with Google",
                 # A feature that needs a mailbox scope (sending) asks for it here.
                 url_for(
-                    "accounts.google_start", client=client, scope=request.args.getlist("scope")
+                    "accounts.google_start",
+                    client=client,
+                    scope=request.args.getlist("scope"),
+                    next=return_path(request.args.get("next")),
                 ),
             ),
             (
@@ -164,6 +182,7 @@ def connect() -> ResponseReturnValue:
                     "accounts.microsoft_start",
                     client=client,
                     scope=request.args.getlist("scope"),
+                    next=return_path(request.args.get("next")),
                 ),
             ),
         ],
@@ -196,6 +215,7 @@ def google_start() -> ResponseReturnValue:
         "nonce": nonce,
         "scopes": scopes,
         "client": client,
+        "next": return_path(request.args.get("next")),
     }
     get_store(current_app).set(f"oauth-state:{state}", json.dumps(record).encode(), STATE_SECONDS)
     return redirect(url)
@@ -247,7 +267,7 @@ def google_callback() -> ResponseReturnValue:
     )
     if user is None:
         return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
-    return _signed_in(db, user, email, record.get("client"))
+    return _signed_in(db, user, email, record.get("client"), record.get("next"))
 
 
 MS_SCOPES = ["User.Read"]
@@ -275,7 +295,12 @@ def microsoft_start() -> ResponseReturnValue:
         return refused("Microsoft sign-in is unavailable right now.", 502)
     client = _client()
     _in_outlook_dialog(client)
-    record = {"browser": _browser_id(), "flow": flow, "client": client}
+    record = {
+        "browser": _browser_id(),
+        "flow": flow,
+        "client": client,
+        "next": return_path(request.args.get("next")),
+    }
     store = get_store(current_app)
     store.set(f"oauth-state:{flow['state']}", json.dumps(record).encode(), STATE_SECONDS)
     return redirect(flow["auth_uri"])
@@ -334,7 +359,7 @@ def microsoft_callback() -> ResponseReturnValue:
     microsoft.save_cache(
         get_store(current_app), current_app.extensions["connector.token_cipher"], user.id, cache
     )
-    return _signed_in(db, user, email, record.get("client"))
+    return _signed_in(db, user, email, record.get("client"), record.get("next"))
 
 
 @dataclass(frozen=True)
@@ -399,7 +424,9 @@ def _link(
     return None
 
 
-def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseReturnValue:
+def _signed_in(
+    db: Any, user: User, email: str, client: str | None, next_path: str | None = None
+) -> ResponseReturnValue:
     session["user_id"] = user.id
     if client == "outlook":
         # The Outlook dialog hands the pane a key of its own (messageParent).
@@ -412,6 +439,9 @@ def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseR
             {"Cache-Control": "no-store"},
         )
     db.commit()
+    back = return_path(next_path)
+    if back is not None:
+        return redirect(back, 303)  # the record page the person came to edit
     return page(
         "You're connected",
         f"Signed in as {email}. You can close this window.",
@@ -419,25 +449,25 @@ def _signed_in(db: Any, user: User, email: str, client: str | None) -> ResponseR
     )
 
 
-def _signed_in_user() -> User | None:
+def signed_in_user() -> User | None:
     user_id = session.get("user_id")
     return get_session().get(User, user_id) if user_id else None
 
 
-def _csrf_token() -> str:
+def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
     return str(session["csrf"])
 
 
-def _check_csrf() -> bool:
+def check_csrf() -> bool:
     sent = request.form.get("csrf", "")
     return bool(sent) and secrets.compare_digest(sent, str(session.get("csrf", "")))
 
 
 @bp.get("/account")
 def account() -> ResponseReturnValue:
-    user = _signed_in_user()
+    user = signed_in_user()
     if user is None:
         return redirect(url_for("accounts.connect"))
     db = get_session()
@@ -448,7 +478,7 @@ def account() -> ResponseReturnValue:
             user=user,
             accounts=service.accounts_of(db, user),
             keys=keys,
-            csrf=_csrf_token(),
+            csrf=csrf_token(),
             notice=request.args.get("notice", ""),
         ),
         200,
@@ -463,8 +493,8 @@ def _own_row(
     model: type[_Row], row_id: int
 ) -> tuple[_Row, None] | tuple[None, ResponseReturnValue]:
     """The signed-in user's own row for a POST from /account, or the page that refuses it."""
-    user = _signed_in_user()
-    if user is None or not _check_csrf():
+    user = signed_in_user()
+    if user is None or not check_csrf():
         return None, refused("Your session has expired. Sign in again.", 403)
     row = get_session().get(model, row_id)
     if row is None or row.user_id != user.id:
