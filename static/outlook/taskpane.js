@@ -6,7 +6,11 @@
   const API = "/api/v1";
   const KEY_STORAGE = "connector.apiKey";
   const REPLY_HTML_LIMIT = 32000; // displayReplyForm's htmlBody limit (32 KB)
-  const state = { item: null, people: [], current: null, me: null, token: null };
+  const UNDO_MS = 10000; // how long "Undo" stays offered after a task is done
+  const Lifecycle = window.ConnectorLifecycle;
+  // current: the sender's lookup answer on screen (or last shown); reload: redraws the screen
+  // shown from the API; notice: said once on the next screen drawn (after a reload).
+  const state = { item: null, people: [], current: null, me: null, token: null, reload: null, notice: null };
 
   // DOM ---------------------------------------------------------------------------------
 
@@ -59,8 +63,8 @@
     return state.token || storedKey();
   }
 
-  async function api(method, path, body, contentType) {
-    const headers = { Accept: "application/json" };
+  async function api(method, path, body, contentType, extraHeaders) {
+    const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
     const bearer = await token();
     if (bearer) headers.Authorization = "Bearer " + bearer;
     let payload;
@@ -185,9 +189,11 @@
 
   async function personScreen(result) {
     state.current = result;
+    state.reload = refresh;
     if (!result.contact && !result.company) return unknownScreen(result);
     const contact = result.contact;
     const company = result.company;
+    const notice = takeNotice();
     const logged = await loggedStatus();
     const back = state.people.length > 1
       ? h("button", { class: "link", type: "button", text: "‹ Everyone on this email", onclick: function () { pickerScreen(state.people); } })
@@ -204,22 +210,24 @@
       h("button", { type: "button", text: "Add note", onclick: function () { noteForm(result); } }),
       h("button", { type: "button", text: "Reply with template", onclick: function () { templateScreen(result); } }),
       h("button", { type: "button", text: "Open in the connector", onclick: function (event) { openRecord(event.currentTarget, recordOf(result)); } }));
-    show(back, h("h1", { text: title }), subtitle ? h("p", { class: "muted", text: subtitle }) : null,
+    show(back, notice, h("h1", { text: title }), subtitle ? h("p", { class: "muted", text: subtitle }) : null,
       logged ? h("p", { class: "badge", text: "✓ Logged on " + logged }) : null,
       h("ul", { class: "items" },
-        contact ? itemLine(result.email, "Email") : null,
+        contact ? itemLine(addressesOf(contact, result.email), contact.emails.length > 1 ? "Emails" : "Email") : null,
         contact && contact.phone ? itemLine(contact.phone, "Phone") : null,
         company ? itemLine(company.name, (company.domains || []).join(", ")) : null),
+      contact ? h("div", { class: "actions" }, h("button", { type: "button", class: "small", text: "Edit", "aria-label": "Edit contact",
+        onclick: function () { contactForm(result); } })) : null,
+      duplicatesSection(result),
       actions,
       h("div", { id: "form-slot" }),
-      listSection("Open leads", result.leads, function (lead) {
-        return itemLine(lead.title, lead.stage + (lead.expected_revenue != null ? " · " + lead.expected_revenue.toLocaleString() : ""));
-      }),
-      listSection("Open tickets", result.tickets, function (t) { return itemLine(t.subject, t.status + " · " + t.priority); }),
-      listSection("Open tasks", result.tasks, function (t) { return itemLine(t.title, t.due_date ? "Due " + t.due_date : "No due date"); }),
+      listSection("Open leads", result.leads, function (lead) { return leadLine(lead, true); }),
+      listSection("Open tickets", result.tickets, function (t) { return ticketLine(t, true); }),
+      listSection("Open tasks", result.tasks, taskLine),
       listSection("Recent activity", result.activities, function (a) {
         return itemLine(a.subject || a.snippet || a.kind, a.occurred_at.slice(0, 10) + " · " + (a.kind === "email" ? a.from : "Note"));
-      }));
+      }),
+      historySection(result.history));
   }
 
   function unknownScreen(result) {
@@ -482,12 +490,334 @@
       ...Object.keys(groups).map(function (type) {
         return listSection(titles[type], groups[type], function (hit) {
           return h("li", {}, h("button", { class: "link", type: "button", text: hit.title, onclick: async function () {
-            const card = await api("GET", "/" + (type === "company" ? "companies" : type + "s") + "/" + hit.id);
+            if (type === "lead" || type === "ticket") return openCard(type, hit.id);
+            const card = await api("GET", "/" + plural(type) + "/" + hit.id);
             const address = card.contact ? card.contact.emails[0] : "";
             personScreen(Object.assign({ email: address, proposal: null }, card));
           } }), h("span", { class: "sub", text: hit.subtitle }));
         });
       }));
+  }
+
+  // Keeping records current ---------------------------------------------------------------
+  // Every change names the version it was read at (If-Match): a record someone changed since
+  // is refused (412) and nothing is written, which the pane says before showing it afresh.
+
+  function plural(type) {
+    return type === "company" ? "companies" : type + "s";
+  }
+
+  function ifMatch(record) {
+    return { "If-Match": '"' + record.version + '"' };
+  }
+
+  function staleMessage(type) {
+    return "Someone changed this " + type + " since you opened it; nothing was saved.";
+  }
+
+  /* Said on the next screen drawn, once: `text`, and a button where there is a way on. */
+  function takeNotice() {
+    const notice = state.notice;
+    state.notice = null;
+    if (!notice) return null;
+    return h("div", { class: "notice", role: "alert" }, h("p", { text: notice.text }),
+      notice.action ? h("div", { class: "actions" },
+        h("button", { type: "button", text: notice.action.label, onclick: notice.action.run })) : null);
+  }
+
+  /* The sender's address first: it is the one this message is about. */
+  function addressesOf(contact, address) {
+    const emails = contact.emails || [];
+    const first = emails.indexOf(address) === -1 ? [] : [address];
+    return first.concat(emails.filter(function (e) { return e !== address; })).join(", ") || address;
+  }
+
+  function historySection(history) {
+    if (!history || !history.length) return null;
+    return h("section", { "aria-label": "History" }, h("h2", { text: "History" }),
+      h("ul", { class: "items history" }, ...history.map(function (entry) {
+        return h("li", { text: Lifecycle.historyLine(entry, Lifecycle.localTime(entry.at)) });
+      })));
+  }
+
+  /* Shows the answer of a change to the sender's contact (its card), kept as the sender's. */
+  function showContactCard(card) {
+    const fresh = Object.assign({}, state.current, card);
+    state.people = state.people.map(function (p) { return p === state.current ? fresh : p; });
+    return personScreen(fresh);
+  }
+
+  /* A change was refused because the record changed meanwhile: say so over its fresh state. */
+  function reloadStale(type, action) {
+    state.notice = { text: staleMessage(type), action: action || null };
+    return (state.reload || load)();
+  }
+
+  // Edit a contact
+
+  /* `mine`: changes of the user's that were refused, filled in over the contact as it is now
+   * (and only those: what someone else changed meanwhile stays as they left it). */
+  function contactForm(result, mine) {
+    const contact = result.contact;
+    const values = Object.assign({
+      name: contact.name, phone: contact.phone || "", job_title: contact.job_title || "",
+      emails: (contact.emails || []).join("\n"),
+    }, formValues(mine || {}));
+    const name = h("input", { id: "edit-name", required: true, value: values.name });
+    const phone = h("input", { id: "edit-phone", type: "tel", value: values.phone });
+    const jobTitle = h("input", { id: "edit-job-title", value: values.job_title });
+    const emails = h("textarea", { id: "edit-emails", required: true, rows: 2 });
+    emails.value = values.emails;
+    const problem = h("p", { class: "error", role: "alert", hidden: true });
+    const form = h("form", { class: "panel", "aria-label": "Edit contact" },
+      h("label", { for: "edit-name", text: "Name" }), name,
+      h("label", { for: "edit-phone", text: "Phone" }), phone,
+      h("label", { for: "edit-job-title", text: "Job title" }), jobTitle,
+      h("label", { for: "edit-emails", text: "Emails (one a line; the first is the main one)" }), emails,
+      problem,
+      h("div", { class: "actions" },
+        h("button", { class: "primary", type: "submit", text: "Save" }),
+        h("button", { type: "button", text: "Cancel", onclick: function () { form.remove(); } })));
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const entered = { name: name.value, phone: phone.value, job_title: jobTitle.value, emails: emails.value };
+      const changes = Lifecycle.contactChanges(contact, entered);
+      if (!Object.keys(changes).length) { form.remove(); return toast("Nothing changed."); }
+      problem.hidden = true;
+      busy(form.querySelector("button[type=submit]"),
+        api("PATCH", "/contacts/" + contact.id, changes, undefined, ifMatch(contact)).then(function (card) {
+          toast("Contact saved.");
+          return showContactCard(card);
+        }).catch(function (e) {
+          if (e.status === 412) {
+            // What the user changed is offered again over the fresh contact, not sent blindly.
+            return reloadStale("contact", { label: "Edit again with your changes", run: function () {
+              contactForm(state.current, changes);
+            } });
+          }
+          if (e.status === 400 || e.status === 409) {
+            problem.textContent = e.message;
+            problem.hidden = false;
+            return;
+          }
+          toast(e.message, true);
+        }));
+    });
+    slot(form);
+  }
+
+  function formValues(changes) {
+    const values = {};
+    Object.keys(changes).forEach(function (field) {
+      const value = changes[field];
+      values[field] = Array.isArray(value) ? value.join("\n") : value === null ? "" : value;
+    });
+    return values;
+  }
+
+  // Possible duplicates
+
+  function duplicatesSection(result) {
+    const duplicates = result.contact && result.duplicates;
+    if (!duplicates || !duplicates.length) return null;
+    return h("section", { "aria-label": "Possible duplicates" },
+      h("ul", { class: "items" }, ...duplicates.map(function (other) {
+        const label = "Possible duplicate: " + other.name + (other.emails.length ? " (" + other.emails.join(", ") + ")" : "");
+        return h("li", { class: "duplicate" }, h("span", { text: label }),
+          h("button", { type: "button", class: "small", text: "Merge into this contact",
+            "aria-label": "Merge " + other.name + " into this contact",
+            onclick: function () { mergeConfirm(result, other); } }));
+      })));
+  }
+
+  /* A merge removes the other contact: said in full before it is done. */
+  function mergeConfirm(result, other) {
+    const contact = result.contact;
+    const merge = h("button", { class: "primary", type: "button", text: "Merge" });
+    const panel = h("div", { class: "panel", role: "region", "aria-label": "Merge contacts" },
+      h("p", { text: "Merge " + other.name + " into " + contact.name + "? Its addresses, emails, notes, leads, tickets and tasks move here, and it is removed." }),
+      h("div", { class: "actions" }, merge,
+        h("button", { type: "button", text: "Cancel", onclick: function () { panel.remove(); } })));
+    merge.addEventListener("click", function () {
+      busy(merge, api("POST", "/contacts/" + contact.id + "/merge", { from: other.id }, undefined, ifMatch(contact))
+        .then(function (card) {
+          toast(other.name + " merged into this contact.");
+          return showContactCard(card);
+        }).catch(function (e) {
+          if (e.status === 412) return reloadStale("contact");
+          toast(e.message, true);
+          if (e.status === 404) return refresh();
+        }));
+    });
+    slot(panel);
+  }
+
+  // Leads and tickets
+
+  function recordTitle(type, record) {
+    return type === "lead" ? record.title : record.subject;
+  }
+
+  function openLink(type, record) {
+    return h("button", { class: "link", type: "button", text: recordTitle(type, record), onclick: function (event) {
+      busy(event.currentTarget, openCard(type, record.id)).catch(function (e) { toast(e.message, true); });
+    } });
+  }
+
+  async function openCard(type, id) {
+    try {
+      return recordScreen(type, await api("GET", "/" + plural(type) + "/" + id));
+    } catch (e) {
+      toast(e.message, true);
+      if (e.status === 404) return (state.reload || load)();
+    }
+  }
+
+  /* PATCH a lead or a ticket at the version shown, then show its card as answered;
+   * true when the change was made. */
+  async function changeRecord(type, record, changes, problem) {
+    try {
+      const card = await api("PATCH", "/" + plural(type) + "/" + record.id, changes, undefined, ifMatch(record));
+      recordScreen(type, card);
+      return true;
+    } catch (e) {
+      if (e.status === 412) {
+        state.notice = { text: staleMessage(type) };
+        await openCard(type, record.id);
+        return false;
+      }
+      if (problem && (e.status === 400 || e.status === 409)) {
+        problem.textContent = e.message;
+        problem.hidden = false;
+        return false;
+      }
+      toast(e.message, true);
+      return false;
+    }
+  }
+
+  function stageControl(lead) {
+    const id = "stage-" + lead.id;
+    const select = h("select", { id: id, class: "stage", "aria-label": "Stage of " + lead.title },
+      ...Lifecycle.LEAD_STAGES.map(function (stage) {
+        return h("option", { value: stage, text: stage, selected: stage === lead.stage });
+      }));
+    const reasonSlot = h("div", {});
+    select.addEventListener("change", function () {
+      if (select.value === "lost") return reasonSlot.replaceChildren(lostForm(lead, select));
+      reasonSlot.replaceChildren();
+      busy(select, changeRecord("lead", lead, { stage: select.value }).then(function (changed) {
+        if (!changed) select.value = lead.stage;
+      }));
+    });
+    return h("div", { class: "stage-control" }, h("label", { for: id, text: "Stage" }), select, reasonSlot);
+  }
+
+  /* Lost needs its reason before anything is sent. */
+  function lostForm(lead, select) {
+    const id = "lost-reason-" + lead.id;
+    const reason = h("input", { id: id, required: true, maxlength: 500 });
+    const problem = h("p", { class: "error", role: "alert", hidden: true });
+    const form = h("form", { class: "panel", "aria-label": "Why " + lead.title + " was lost" },
+      h("label", { for: id, text: "Lost reason" }), reason, problem,
+      h("div", { class: "actions" },
+        h("button", { class: "primary", type: "submit", text: "Mark lost" }),
+        h("button", { type: "button", text: "Cancel", onclick: function () { select.value = lead.stage; form.remove(); } })));
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      busy(form.querySelector("button[type=submit]"),
+        changeRecord("lead", lead, { stage: "lost", lost_reason: reason.value.trim() }, problem));
+    });
+    setTimeout(function () { reason.focus(); }, 0);
+    return form;
+  }
+
+  function leadLine(lead, onSendersCard) {
+    const revenue = lead.expected_revenue != null ? " · " + lead.expected_revenue.toLocaleString() : "";
+    return h("li", {}, onSendersCard ? openLink("lead", lead) : lead.title,
+      h("span", { class: "sub", text: lead.stage + revenue }), stageControl(lead));
+  }
+
+  function ticketButton(ticket) {
+    const open = Lifecycle.isOpenTicket(ticket);
+    const label = open ? "Close" : "Reopen";
+    return h("button", { type: "button", class: "small", text: label, "aria-label": label + " " + ticket.subject,
+      onclick: function (event) {
+        busy(event.currentTarget, changeRecord("ticket", ticket, { status: open ? "closed" : "open" }).then(function (changed) {
+          if (changed) toast(open ? "Ticket closed." : "Ticket reopened.");
+        }));
+      } });
+  }
+
+  function ticketLine(ticket, onSendersCard) {
+    return h("li", {}, onSendersCard ? openLink("ticket", ticket) : ticket.subject,
+      h("span", { class: "sub", text: ticket.status + " · " + ticket.priority }), ticketButton(ticket));
+  }
+
+  /* A lead's or a ticket's card: its stage or status to change, its tasks and its history. */
+  function recordScreen(type, card) {
+    const record = card[type];
+    state.reload = function () { return openCard(type, record.id); };
+    const notice = takeNotice();
+    const senderName = state.current && (state.current.contact || state.current.company || {}).name;
+    const back = h("button", { class: "link", type: "button", text: "‹ " + (senderName || "Back"), onclick: function (event) {
+      busy(event.currentTarget, (state.current ? refresh() : load()).catch(function (e) { toast(e.message, true); }));
+    } });
+    const about = [card.contact && card.contact.name, card.company && card.company.name].filter(Boolean).join(" · ");
+    const facts = type === "lead"
+      ? [record.expected_revenue != null ? itemLine(record.expected_revenue.toLocaleString(), "Expected revenue") : null,
+        record.close_date ? itemLine(record.close_date, "Close date") : null,
+        record.lost_reason ? itemLine(record.lost_reason, "Lost reason") : null]
+      : [itemLine(record.status, "Status"), itemLine(record.priority, "Priority")];
+    show(back, notice, h("h1", { text: recordTitle(type, record) }),
+      h("p", { class: "muted", text: (type === "lead" ? "Lead" : "Ticket") + (about ? " · " + about : "") }),
+      h("ul", { class: "items" }, ...facts.filter(Boolean)),
+      type === "lead" ? stageControl(record) : h("div", { class: "actions" }, ticketButton(record)),
+      listSection("Open tasks", card.tasks, taskLine),
+      historySection(card.history));
+  }
+
+  // Tasks: done, and undone for a while
+
+  function taskLine(task) {
+    return h("li", {}, task.title, h("span", { class: "sub", text: task.due_date ? "Due " + task.due_date : "No due date" }),
+      h("button", { type: "button", class: "small", text: "Done", "aria-label": "Done: " + task.title, onclick: function (event) {
+        busy(event.currentTarget, completeTask(task).catch(function (e) { toast(e.message, true); }));
+      } }));
+  }
+
+  async function completeTask(task) {
+    await api("PATCH", "/tasks/" + task.id, { done: true });
+    await (state.reload || refresh)();
+    offerUndo(task);
+  }
+
+  /* "Undo" stays until UNDO_MS pass or the user does something else, whichever is first. */
+  function offerUndo(task) {
+    const bar = document.getElementById("undo");
+    const undo = h("button", { type: "button", text: "Undo", onclick: function () {
+      dismissUndo();
+      api("PATCH", "/tasks/" + task.id, { done: false })
+        .then(function () { toast("“" + task.title + "” is open again."); return (state.reload || refresh)(); })
+        .catch(function (e) { toast(e.message, true); });
+    } });
+    bar.replaceChildren(h("span", { text: "“" + task.title + "” done." }), undo);
+    document.getElementById("toast").hidden = true; // the same place on screen
+    bar.hidden = false;
+    clearTimeout(offerUndo.timer);
+    offerUndo.timer = setTimeout(dismissUndo, UNDO_MS);
+  }
+
+  function dismissUndo() {
+    clearTimeout(offerUndo.timer);
+    const bar = document.getElementById("undo");
+    bar.hidden = true;
+    bar.replaceChildren();
+  }
+
+  function dismissUndoOnOtherAction(event) {
+    const bar = document.getElementById("undo");
+    if (!bar.hidden && !bar.contains(event.target)) dismissUndo();
   }
 
   // Loading -----------------------------------------------------------------------------
@@ -520,6 +850,9 @@
   }
 
   Office.onReady(function () {
+    ["click", "change", "submit"].forEach(function (kind) {
+      document.addEventListener(kind, dismissUndoOnOtherAction, true);
+    });
     document.getElementById("search").addEventListener("submit", function (event) {
       event.preventDefault();
       const query = document.getElementById("search-input").value.trim();
