@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -121,16 +121,47 @@ def migrations_path() -> Path:
 
 def upgrade_schema(app: Flask, revision: str = "head") -> None:
     from alembic import command
+
+    _migrate(app, lambda config: command.upgrade(config, revision))
+
+
+def downgrade_schema(app: Flask, revision: str) -> None:
+    """Back to an older revision (an upgrade that must be undone)."""
+    from alembic import command
+
+    _migrate(app, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(app: Flask, run: Callable[[Any], None]) -> None:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(migrations_path()))
     # A migration may rightly take minutes on a large table: no request deadline applies.
-    with db_deadlines.unbounded(), app.extensions["connector.engine"].begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with db_deadlines.unbounded(), app.extensions["connector.engine"].connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one (Alembic's batch
+            # mode): with foreign keys on, that drop would cascade, deleting every row that
+            # points at the table (every contact's addresses). Off while migrating (it can
+            # only change outside a transaction), checked afterwards, on again.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                config.attributes["connection"] = connection
+                run(config)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                connection.commit()
+                if broken:
+                    raise RuntimeError(f"The migration left broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def init_app(app: Flask) -> None:

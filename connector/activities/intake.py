@@ -70,7 +70,7 @@ def fill_from_email(
     data.setdefault("description", email.body_text)
     if data.get("contact_id") is None and email.from_email:
         contact = records.contact_for_sender(ctx, email.from_email, email.from_name)
-        data["contact_id"] = contact.id
+        data["contact_id"] = contact.id if contact is not None else None
     return data
 
 

@@ -57,6 +57,11 @@ def _company_vars(company: Company | None) -> dict[str, Any]:
     return {"name": company.name, "website": company.website or "", "phone": company.phone or ""}
 
 
+def _live(record: Any) -> Any:
+    """A related record as a reply may name it: an archived one is none."""
+    return record if record is not None and record.archived_at is None else None
+
+
 def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, Any]]:
     """What placeholders can name: contact, company, lead, ticket and user, as plain values."""
     variables: dict[str, dict[str, Any]] = {
@@ -74,14 +79,12 @@ def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, A
         return variables
     record = get_record(ctx.session, ctx.org_id, ref)
     if ref.type is RecordType.CONTACT:
-        contact, company = record, record.company
+        contact, company = record, _live(record.company)
     elif ref.type is RecordType.COMPANY:
         contact, company = None, record
     else:
-        contact, company = (
-            record.contact,
-            record.company or (record.contact.company if record.contact else None),
-        )
+        contact = _live(record.contact)
+        company = _live(record.company) or (_live(contact.company) if contact else None)
     if ref.type is RecordType.LEAD:
         variables["lead"] = {
             "title": record.title,

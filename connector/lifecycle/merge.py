@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from connector.activities.models import ActivityLink
-from connector.errors import InvalidInput
+from connector.errors import InvalidInput, PreconditionFailed
 from connector.orgs.context import Ctx
-from connector.records.editing import RecordEdit, update_record, version_matches
+from connector.records.editing import ExpectedVersion, RecordEdit, record_label, version_matches
 from connector.records.history import forget_history
 from connector.records.models import Company, Contact, Lead, RecordType, Task, Ticket
 from connector.records.refs import RecordRef
@@ -63,20 +64,19 @@ def _move_tasks(ctx: Ctx, merged: RecordRef, survivor: RecordRef) -> None:
 def _reassign(
     ctx: Ctx, model: type[Lead | Ticket | Contact], column: str, old: int, new: int
 ) -> None:
-    """Point the leads, tickets (or contacts) of the merged record at the survivor, each
-    change in that record's own history."""
-    rows = ctx.session.scalars(
-        select(model).where(model.organization_id == ctx.org_id, getattr(model, column) == old)
+    """Point the leads, tickets (or contacts) of the merged record at the survivor, archived
+    ones too (they may be restored), each change in that record's own history. Only the
+    one column changes: nothing else of those records is checked again."""
+    rows: list[Lead | Ticket | Contact] = list(
+        ctx.session.scalars(
+            select(model).where(model.organization_id == ctx.org_id, getattr(model, column) == old)
+        )
     )
-    record_type = {Lead: RecordType.LEAD, Ticket: RecordType.TICKET, Contact: RecordType.CONTACT}[
-        model
-    ]
-    row: Any
-    for row in list(rows):
-        data: dict[str, Any] = {column: new}
-        if model is not Contact and column == "contact_id":
-            data["company_id"] = row.company_id  # the lead keeps its company
-        update_record(ctx, RecordRef(record_type, row.id), data)
+    pointed_at = RecordType.CONTACT if column == "contact_id" else RecordType.COMPANY
+    for row in rows:
+        edit = RecordEdit(ctx, row)
+        edit.set(column, new, label=record_label(ctx, pointed_at))
+        edit.finish()
 
 
 def _fill_blanks(edit: RecordEdit, survivor: Any, merged: Any, fields: tuple[str, ...]) -> None:
@@ -102,7 +102,7 @@ def _finish(
     edit: RecordEdit,
     survivor: Contact | Company,
     merged: Any,
-    expected_version: int | None,
+    expected_version: ExpectedVersion,
 ) -> None:
     merged_ref = RecordRef(edit.ref.type, merged.id)
     edit.set(
@@ -114,15 +114,24 @@ def _finish(
     )
     forget_history(ctx, merged_ref)
     ctx.session.delete(merged)
-    ctx.session.flush()
-    edit.finish(expected_version)
+    try:
+        ctx.session.flush()
+    except StaleDataError as exc:
+        # The duplicate was changed while it was being merged (its DELETE is conditional
+        # on the version read, as every UPDATE is).
+        raise PreconditionFailed(
+            f"The {merged_ref.type.value} to merge (#{merged_ref.id}) was changed just now. "
+            "Nothing was merged: look at it again and retry.",
+            {"from": [str(merged_ref.id)]},
+        ) from exc
+    edit.finish()
 
 
 def _merge(
     ctx: Ctx,
     record_type: RecordType,
     ids: tuple[int, int],
-    expected_version: int | None,
+    expected_version: ExpectedVersion,
     blanks: tuple[str, ...],
     pointing: tuple[tuple[type[Lead | Ticket | Contact], str], ...],
 ) -> Any:
@@ -150,7 +159,7 @@ def _merge(
 
 
 def merge_contacts(
-    ctx: Ctx, survivor_id: int, merged_id: int, expected_version: int | None = None
+    ctx: Ctx, survivor_id: int, merged_id: int, expected_version: ExpectedVersion = None
 ) -> Contact:
     survivor: Contact = _merge(
         ctx,
@@ -164,7 +173,7 @@ def merge_contacts(
 
 
 def merge_companies(
-    ctx: Ctx, survivor_id: int, merged_id: int, expected_version: int | None = None
+    ctx: Ctx, survivor_id: int, merged_id: int, expected_version: ExpectedVersion = None
 ) -> Company:
     survivor: Company = _merge(
         ctx,

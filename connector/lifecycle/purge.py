@@ -120,13 +120,14 @@ def _forget(
         )
     )
     # What points at it keeps its own place (the database does the same with SET NULL;
-    # done here too, so that the objects in the session agree).
+    # done here too, so that the objects in the session agree), and its version and
+    # updated_at move on, so that a client syncing with updated_since sees the change.
     if record_type is RecordType.CONTACT:
         for model in (Lead, Ticket):
             session.execute(
                 update(model)
                 .where(model.contact_id == record_id)
-                .values(contact_id=None)
+                .values(contact_id=None, version=model.version + 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
     if record_type is RecordType.COMPANY:
@@ -134,7 +135,7 @@ def _forget(
             session.execute(
                 update(referring)
                 .where(referring.company_id == record_id)
-                .values(company_id=None)
+                .values(company_id=None, version=referring.version + 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
     return removed

@@ -221,7 +221,12 @@ def recent_leads(ctx: Ctx, owner_id: int, limit: int = 8) -> list[Lead]:
 def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
     domain = domain_of(address)
     free_mail = domain in ctx.settings.free_mail
-    contact = contact_for_email(ctx.session, ctx.org_id, address)
+    contact = contact_for_email(ctx.session, ctx.org_id, address, include_archived=True)
+    archived = None
+    if contact is not None and contact.archived_at is not None:
+        # The address is an archived contact's: no contact to show, and none to create
+        # (it would be refused); an admin can restore that one.
+        archived, contact = {"id": contact.id, "name": contact.name}, None
     if contact is not None:
         card = contact_card(ctx, contact)
         proposal = None
@@ -240,8 +245,14 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
                 "history": [],
             }
         )
-        proposal = propose_contact(ctx, address)
-    return {"email": address, "free_mail": free_mail, **card, "proposal": proposal}
+        proposal = None if archived else propose_contact(ctx, address)
+    return {
+        "email": address,
+        "free_mail": free_mail,
+        **card,
+        "proposal": proposal,
+        "archived_contact": archived,
+    }
 
 
 def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:

@@ -48,7 +48,9 @@ def contact_summary(contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "job_title": contact.job_title,
         "company": (
-            {"id": contact.company.id, "name": contact.company.name} if contact.company else None
+            {"id": contact.company.id, "name": contact.company.name}
+            if contact.company is not None and contact.company.archived_at is None
+            else None
         ),
         **_lifecycle(contact),
     }

@@ -69,12 +69,21 @@ EDITABLE: dict[RecordType, tuple[str, ...]] = {
 }
 
 
-def version_matches(record: Record, expected_version: int | None) -> None:
+# The version a caller read (an If-Match may name several: any one matching will do), or
+# None for no condition.
+ExpectedVersion = int | frozenset[int] | None
+
+
+def version_matches(record: Record, expected_version: ExpectedVersion) -> None:
     """PreconditionFailed unless the caller read the stored version (None: no condition)."""
-    if expected_version is not None and expected_version != record.version:
+    if expected_version is None:
+        return
+    wanted = expected_version if isinstance(expected_version, frozenset) else {expected_version}
+    if record.version not in wanted:
         kind = RecordType(_type_of(record)).value
+        named = ", ".join(str(v) for v in sorted(wanted))
         raise PreconditionFailed(
-            f"This {kind} was changed since you read it (version {expected_version}; it is "
+            f"This {kind} was changed since you read it (version {named}; it is "
             f"at version {record.version} now). Nothing was saved: read it again and retry.",
             {"version": [str(record.version)]},
         )
@@ -102,7 +111,7 @@ def _user_label(ctx: Ctx, user_id: int | None) -> str | None:
     return (user.name or user.email) if user is not None else f"#{user_id}"
 
 
-def _record_label(ctx: Ctx, record_type: RecordType) -> Callable[[int | None], str | None]:
+def record_label(ctx: Ctx, record_type: RecordType) -> Callable[[int | None], str | None]:
     def label(record_id: int | None) -> str | None:
         if record_id is None:
             return None
@@ -148,7 +157,7 @@ class RecordEdit:
         )
         self.count += 1
 
-    def finish(self, expected_version: int | None) -> None:
+    def finish(self) -> None:
         """Move the version on when something changed; a concurrent edit makes this fail."""
         if self.count:
             version = self.record.version
@@ -160,7 +169,7 @@ class RecordEdit:
                 raise PreconditionFailed(
                     f"This {self.ref.type.value} was changed by someone else just now. "
                     "Nothing was saved: read it again and retry.",
-                    {"version": [str(expected_version or version)]},
+                    {"version": [str(version)]},
                 ) from exc
             # Ids were set, not objects: the related contact and company load afresh.
             self.ctx.session.expire(self.record)
@@ -199,7 +208,7 @@ def _replace_list(
 
 
 def update_contact(
-    ctx: Ctx, contact_id: int, data: Mapping[str, Any], expected_version: int | None = None
+    ctx: Ctx, contact_id: int, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Contact:
     contact: Contact = get_record(
         ctx.session, ctx.org_id, RecordRef(RecordType.CONTACT, contact_id)
@@ -217,14 +226,14 @@ def update_contact(
         company_id = data["company_id"]
         if company_id is not None:
             get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
-        changes.set("company_id", company_id, label=_record_label(ctx, RecordType.COMPANY))
+        changes.set("company_id", company_id, label=record_label(ctx, RecordType.COMPANY))
     _owner(ctx, changes, data)
-    changes.finish(expected_version)
+    changes.finish()
     return contact
 
 
 def update_company(
-    ctx: Ctx, company_id: int, data: Mapping[str, Any], expected_version: int | None = None
+    ctx: Ctx, company_id: int, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Company:
     company: Company = get_record(
         ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id)
@@ -242,7 +251,7 @@ def update_company(
             lambda d: CompanyDomain(organization_id=ctx.org_id, domain=d),
         )
     _owner(ctx, changes, data)
-    changes.finish(expected_version)
+    changes.finish()
     return company
 
 
@@ -256,20 +265,20 @@ def _customer(ctx: Ctx, changes: RecordEdit, data: Mapping[str, Any]) -> None:
             if contact_id is not None
             else None
         )
-        changes.set("contact_id", contact_id, label=_record_label(ctx, RecordType.CONTACT))
+        changes.set("contact_id", contact_id, label=record_label(ctx, RecordType.CONTACT))
         if "company_id" not in data and contact is not None and contact.company_id is not None:
             changes.set(
-                "company_id", contact.company_id, label=_record_label(ctx, RecordType.COMPANY)
+                "company_id", contact.company_id, label=record_label(ctx, RecordType.COMPANY)
             )
     if "company_id" in data:
         company_id = data["company_id"]
         if company_id is not None:
             get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
-        changes.set("company_id", company_id, label=_record_label(ctx, RecordType.COMPANY))
+        changes.set("company_id", company_id, label=record_label(ctx, RecordType.COMPANY))
 
 
 def update_lead(
-    ctx: Ctx, lead_id: int, data: Mapping[str, Any], expected_version: int | None = None
+    ctx: Ctx, lead_id: int, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Lead:
     lead: Lead = get_record(ctx.session, ctx.org_id, RecordRef(RecordType.LEAD, lead_id))
     version_matches(lead, expected_version)
@@ -278,7 +287,10 @@ def update_lead(
     lost_reason = data.get("lost_reason", lead.lost_reason)
     if moved and stage != LeadStage.LOST and "lost_reason" not in data:
         lost_reason = None  # back from lost: the reason goes with it
-    check_lost_reason(stage, lost_reason)
+    if moved or "lost_reason" in data:
+        # Checked when the stage or the reason changes: a lead lost before reasons were
+        # asked for can still be renamed.
+        check_lost_reason(stage, lost_reason)
     changes = RecordEdit(ctx, lead)
     changes.set("stage", stage)
     _plain(changes, data, "title", "description", "expected_revenue")
@@ -295,12 +307,12 @@ def update_lead(
         changes.set("close_date", utcnow().date())  # the expected date becomes the actual one
     _customer(ctx, changes, data)
     _owner(ctx, changes, data)
-    changes.finish(expected_version)
+    changes.finish()
     return lead
 
 
 def update_ticket(
-    ctx: Ctx, ticket_id: int, data: Mapping[str, Any], expected_version: int | None = None
+    ctx: Ctx, ticket_id: int, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Ticket:
     ticket: Ticket = get_record(ctx.session, ctx.org_id, RecordRef(RecordType.TICKET, ticket_id))
     version_matches(ticket, expected_version)
@@ -308,11 +320,11 @@ def update_ticket(
     _plain(changes, data, "status", "subject", "description", "priority")
     _customer(ctx, changes, data)
     _owner(ctx, changes, data)
-    changes.finish(expected_version)
+    changes.finish()
     return ticket
 
 
-UPDATERS: dict[RecordType, Callable[[Ctx, int, Mapping[str, Any], int | None], Any]] = {
+UPDATERS: dict[RecordType, Callable[[Ctx, int, Mapping[str, Any], ExpectedVersion], Any]] = {
     RecordType.CONTACT: update_contact,
     RecordType.COMPANY: update_company,
     RecordType.LEAD: update_lead,
@@ -321,7 +333,7 @@ UPDATERS: dict[RecordType, Callable[[Ctx, int, Mapping[str, Any], int | None], A
 
 
 def update_record(
-    ctx: Ctx, ref: RecordRef, data: Mapping[str, Any], expected_version: int | None = None
+    ctx: Ctx, ref: RecordRef, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Record:
     record: Record = UPDATERS[ref.type](ctx, ref.id, data, expected_version)
     return record
@@ -330,26 +342,27 @@ def update_record(
 # Archive and restore ------------------------------------------------------------
 
 
-def archive(ctx: Ctx, ref: RecordRef, expected_version: int | None = None) -> Record:
+def archive(ctx: Ctx, ref: RecordRef, expected_version: ExpectedVersion = None) -> Record:
     """Out of lookups, searches, cards and lists, kept with its emails until purged."""
     record: Record = get_record(ctx.session, ctx.org_id, ref)
     version_matches(record, expected_version)
     changes = RecordEdit(ctx, record)
     changes.set("archived", True, before=False, assign=False)
     record.archived_at = utcnow()
-    changes.finish(expected_version)
+    changes.finish()
     return record
 
 
-def restore(ctx: Ctx, ref: RecordRef) -> Record:
+def restore(ctx: Ctx, ref: RecordRef, expected_version: ExpectedVersion = None) -> Record:
     """Bring an archived record back (admins only)."""
     if ctx.user.role != Role.ADMIN:
         raise Forbidden("Only an admin can restore an archived record.")
     record: Record = get_record(ctx.session, ctx.org_id, ref, include_archived=True)
+    version_matches(record, expected_version)
     if record.archived_at is None:
         return record
     changes = RecordEdit(ctx, record)
     changes.set("archived", False, before=True, assign=False)
     record.archived_at = None
-    changes.finish(None)
+    changes.finish()
     return record

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.errors import InvalidInput
+from connector.ids import MAX_ID
 from connector.orgs.context import Ctx
 from connector.records.models import RecordType
 from connector.records.service import RECORD_MODELS, Record
@@ -46,7 +47,7 @@ def decode_cursor(cursor: str) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
         after = value["after"]
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
             raise ValueError(after)
         return after
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:

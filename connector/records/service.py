@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from connector.addresses import (
@@ -246,12 +246,13 @@ def create_contact(
     return contact
 
 
-def contact_for_sender(ctx: Ctx, address: str, display_name: str) -> Contact:
-    """The sender's contact, created (with the company its domain names) when there is none."""
+def contact_for_sender(ctx: Ctx, address: str, display_name: str) -> Contact | None:
+    """The sender's contact, created (with the company its domain names) when there is none;
+    None when the address is an archived contact's (a lead from its email is then for no
+    contact, rather than refused: the archived one can still be restored)."""
     existing = contact_for_email(ctx.session, ctx.org_id, address, include_archived=True)
-    if existing is not None and existing.archived_at is None:
-        return existing
-    # An archived contact's address: create_contact says so (409).
+    if existing is not None:
+        return existing if existing.archived_at is None else None
     proposal = propose_contact(ctx, address, display_name)
     return create_contact(ctx, name=proposal["name"], emails=[address])
 
@@ -399,6 +400,18 @@ def update_task(ctx: Ctx, task_id: int, changes: dict[str, Any]) -> Task:
     return task
 
 
+def _not_about_archived() -> list[Any]:
+    """Conditions that leave out tasks about an archived record (it answers 404)."""
+    return [
+        ~exists().where(
+            Task.record_type == record_type,
+            model.id == Task.record_id,
+            model.archived_at.is_not(None),
+        )
+        for record_type, model in RECORD_MODELS.items()
+    ]
+
+
 def list_tasks(
     ctx: Ctx,
     *,
@@ -407,7 +420,7 @@ def list_tasks(
     due_before: dt.date | None = None,
     limit: int = 50,
 ) -> list[Task]:
-    query = select(Task).where(Task.organization_id == ctx.org_id)
+    query = select(Task).where(Task.organization_id == ctx.org_id, *_not_about_archived())
     if assignee_id is not None:
         query = query.where(Task.assignee_id == assignee_id)
     if not include_done:

@@ -17,7 +17,7 @@ BASE64 = validate.Regexp(
 )
 
 
-def _in_utc_range(value: dt.datetime) -> None:
+def in_utc_range(value: dt.datetime) -> None:
     """Dates are kept in UTC: 9999-12-31T23:59:59-23:59 is a valid date-time, but in UTC it
     is past year 9999, which Python's datetime cannot hold."""
     try:
@@ -54,7 +54,7 @@ class EmailIn(RequiresOneOf):
     )
     to = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
     cc = fields.List(fields.String(validate=validate.Length(max=998)), load_default=list)
-    date = fields.AwareDateTime(allow_none=True, default_timezone=None, validate=_in_utc_range)
+    date = fields.AwareDateTime(allow_none=True, default_timezone=None, validate=in_utc_range)
     body_html = fields.String(load_default="")
     body_text = fields.String(load_default="")
     attachments = fields.List(fields.Nested(AttachmentIn), load_default=list)

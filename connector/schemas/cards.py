@@ -214,6 +214,14 @@ class LookupResultOut(CardOut):
         allow_none=True,
         metadata={"description": "What 'Create contact' prefills, when there is no contact"},
     )
+    archived_contact = fields.Nested(
+        NamedRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "When the address is an archived contact's: that one (an admin "
+            "can restore it), and no proposal"
+        },
+    )
 
 
 class LookupArgs(Schema):

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from connector.ids import ID_TEXT, Id, WholeNumber
 from connector.records.models import LeadStage, TicketPriority, TicketStatus
 from connector.requires_one_of import RequiresOneOf
-from connector.schemas.activities import EmailIn
+from connector.schemas.activities import EmailIn, in_utc_range
 from connector.schemas.cards import RecordRefSchema, domain_name, email_address
 
-NAME = validate.Length(min=1, max=200)
-TITLE = validate.Length(min=1, max=300)
+
+def not_blank(value: str) -> None:
+    """A name or title of spaces alone would be stored empty (the services strip them)."""
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=200), not_blank]
+TITLE: list[Callable[[Any], Any]] = [validate.Length(min=1, max=300), not_blank]
 # The column is NUMERIC(14, 2): twelve digits before the point.
 MAX_REVENUE = Decimal("999999999999.99")
 
@@ -178,6 +187,7 @@ class ListArgs(Schema):
     )
     updated_since = fields.AwareDateTime(
         default_timezone=dt.UTC,
+        validate=in_utc_range,
         metadata={"description": "ISO 8601; records whose own fields changed since then"},
     )
     archived = fields.Boolean(

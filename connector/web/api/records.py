@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, request
@@ -39,26 +40,30 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _expected_version() -> int | None:
-    """The version an If-Match names: None when there is none (the write goes through).
+def _expected_version() -> frozenset[int] | None:
+    """The versions an If-Match names (any one matching will do), or None when there is none
+    (the write goes through).
 
     If-Match is a list of entity tags (RFC 9110): `"3"`, also `W/"3"` or a bare 3 from a
-    lenient client; `*` matches any existing record. A list of several names its last
-    version the caller knows, and only the current one can match, so any one is taken.
+    lenient client; `*` matches any existing record.
     """
     header = request.headers.get("If-Match")
     if header is None or header.strip() in ("", "*"):
         return None
-    versions: list[int] = []
+    versions: set[int] = set()
     for tag in header.split(","):
         text = tag.strip().removeprefix("W/").strip().strip('"')
-        if not text.isdigit() or len(text) > 9:
+        if VERSION_TAG.fullmatch(text) is None:
             raise InvalidInput(
                 'If-Match names a version this API gave in its ETag header (for example "3").',
                 {"If-Match": [header[:100]]},
             )
-        versions.append(int(text))
-    return max(versions)
+        versions.add(int(text))
+    return frozenset(versions)
+
+
+# ASCII digits only (str.isdigit also takes "²"), as many as a version can have.
+VERSION_TAG = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
 def _card_with_etag(ctx: Ctx, ref: RecordRef) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -178,12 +183,13 @@ def _card_route(
     class Restore(MethodView):
         decorators = [login_required]
 
-        @blp.doc(summary=f"Restore an archived {kind} (admins)")
+        @blp.doc(summary=f"Restore an archived {kind} (admins)", parameters=[IF_MATCH])
         @blp.response(200, out.CardOut, headers=ETAG_HEADER)
+        @blp.alt_response(412, schema=ErrorSchema, description="Changed since that version")
         def post(self, record_id: int) -> Any:
             ctx = service_ctx()
             ref = RecordRef(record_type, record_id)
-            editing.restore(ctx, ref)
+            editing.restore(ctx, ref, _expected_version())
             ctx.session.commit()
             return _card_with_etag(ctx, ref)
 

@@ -1,11 +1,9 @@
-"""An independent review of the record lifecycle (issue 14): edit with versions, archive,
-restore, merge, purge, lists and migration 0005.
+"""The record lifecycle's edges (issue 14), from an independent review: edit with versions,
+archive, restore, merge, purge, lists and migration 0005.
 
-Two kinds of tests, told apart by their section headings and their names:
-
-- BUGS: each fails on main at the time of the review (f6d371c..643b96b); its docstring says
-  what a user sees. When the bug is fixed the test passes and stays as a regression test.
-- CHECKED: risky behaviour that was probed and found right; they pass, and keep it so.
+- Regressions: each `test_fixed_*` failed before its fix; its docstring says what a user
+  saw then, and why.
+- Checked: risky behaviour that was probed and found right (`test_checked_*`).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from sqlalchemy import select
 
 from connector.activities.models import Activity
 from connector.app import create_app
-from connector.db import migrations_path, session_scope, upgrade_schema
+from connector.db import session_scope, upgrade_schema
 from connector.records.models import Contact, Lead, LeadStage, RecordChange, Task
 from tests.conftest import POSTGRES_URL, base_config, unavailable
 from tests.helpers import create_company, create_contact, create_lead, email_json
@@ -48,21 +46,16 @@ def _cursor(value: Any) -> str:
 
 
 # =====================================================================================
-# BUGS: these fail until the bug is fixed
+# Regressions: each failed before its fix
 # =====================================================================================
 
 # Migration 0005 ----------------------------------------------------------------------
 
 
 def _run_downgrade(app: Any, revision: str) -> None:
-    from alembic import command
-    from alembic.config import Config
+    from connector.db import downgrade_schema
 
-    config = Config()
-    config.set_main_option("script_location", str(migrations_path()))
-    with app.extensions["connector.engine"].begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    downgrade_schema(app, revision)
 
 
 def _seed_0004(engine: sa.Engine) -> None:
@@ -121,8 +114,8 @@ def empty_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path)
     admin.dispose()
 
 
-def test_bug_upgrading_to_0005_keeps_every_address_domain_and_link(empty_database: str) -> None:
-    """BUG (data loss, SQLite): `connector init-db` on an existing SQLite database deletes
+def test_fixed_upgrading_to_0005_keeps_every_address_domain_and_link(empty_database: str) -> None:
+    """WAS A BUG (data loss, SQLite): `connector init-db` on an existing SQLite database deletes
     every contact's email addresses and every company's domains, and unlinks every contact,
     lead and ticket from its company and contact.
 
@@ -156,8 +149,8 @@ def test_bug_upgrading_to_0005_keeps_every_address_domain_and_link(empty_databas
 # Merge -------------------------------------------------------------------------------
 
 
-def test_bug_merge_contact_that_has_an_archived_lead(caller: Any) -> None:
-    """BUG: a duplicate contact with an archived lead (or ticket) can never be merged: the
+def test_fixed_merge_contact_that_has_an_archived_lead(caller: Any) -> None:
+    """WAS A BUG: a duplicate contact with an archived lead (or ticket) can never be merged: the
     merge answers 404 "There is no lead with id N". lifecycle/merge.py _reassign goes through
     update_record, whose get_record refuses archived records. It should move the archived
     lead too (without update_record's checks, e.g. get_record(include_archived=True) or a
@@ -174,8 +167,8 @@ def test_bug_merge_contact_that_has_an_archived_lead(caller: Any) -> None:
     assert caller.get(f"/api/v1/leads/{lead['id']}").json["lead"]["contact_id"] == ana["id"]
 
 
-def test_bug_merge_company_that_has_an_archived_contact(caller: Any) -> None:
-    """BUG: merging a company one of whose contacts is archived answers 404 "There is no
+def test_fixed_merge_company_that_has_an_archived_contact(caller: Any) -> None:
+    """WAS A BUG: merging a company one of whose contacts is archived answers 404 "There is no
     contact with id N" and merges nothing (same cause: _reassign -> update_contact ->
     get_record without include_archived)."""
     globex = create_company(caller, "Globex", ["globex.test"])
@@ -189,8 +182,8 @@ def test_bug_merge_company_that_has_an_archived_contact(caller: Any) -> None:
     assert caller.get(f"/api/v1/contacts/{hank['id']}").json["company"]["id"] == globex["id"]
 
 
-def test_bug_merge_contact_whose_lead_is_for_an_archived_company(caller: Any) -> None:
-    """BUG: merging contacts fails with 404 "There is no company with id N" when a lead of
+def test_fixed_merge_contact_whose_lead_is_for_an_archived_company(caller: Any) -> None:
+    """WAS A BUG: merging contacts fails with 404 "There is no company with id N" when a lead of
     the merged contact is for a company that is archived: _reassign passes the lead's own
     company_id back into update_lead ("the lead keeps its company"), and _customer then
     checks that company with get_record, which refuses archived ones. Only a changed
@@ -206,8 +199,10 @@ def test_bug_merge_contact_whose_lead_is_for_an_archived_company(caller: Any) ->
     assert caller.get(f"/api/v1/leads/{lead['id']}").json["lead"]["contact_id"] == ana["id"]
 
 
-def test_bug_merge_contact_with_a_lost_lead_from_before_lost_reasons(app: Any, caller: Any) -> None:
-    """BUG: every lead lost before 0005 has no lost_reason (the column is new). Merging its
+def test_fixed_merge_contact_with_a_lost_lead_from_before_lost_reasons(
+    app: Any, caller: Any
+) -> None:
+    """WAS A BUG: every lead lost before 0005 has no lost_reason (the column is new). Merging its
     contact answers 400 "Say why the lead is lost (lost_reason)": the merge re-validates the
     whole lead through update_lead/check_lost_reason although it only moves contact_id.
     The same lead cannot be renamed or reassigned either (PATCH {"title": ...} is the same
@@ -233,17 +228,17 @@ def test_bug_merge_contact_with_a_lost_lead_from_before_lost_reasons(app: Any, c
     assert renamed.status_code == 200, renamed.json
 
 
-def test_bug_merge_racing_an_edit_of_the_merged_record_is_412_not_500(
+# SQLite lets one writer in at a time: the other edit would wait for the merge, no race.
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_fixed_merge_racing_an_edit_of_the_merged_record_is_412_not_500(
     app: Any, caller: Any, monkeypatch: Any, backend: str
 ) -> None:
-    """BUG (PostgreSQL): when the duplicate is changed by someone else while the merge
+    """WAS A BUG (PostgreSQL): when the duplicate is changed by someone else while the merge
     runs (after the merge read it), the merge's DELETE of it (conditional on the version
     read: version_id_col) matches no row and SQLAlchemy raises StaleDataError from merge.py
     _finish's flush, which nothing turns into PreconditionFailed: the API answers 500
     instead of 412 "changed since you read it, nothing was saved". Wrap that flush as
     RecordEdit.finish does. (SQLite lets one writer in at a time: no race there.)"""
-    if backend == "sqlite":
-        pytest.skip("SQLite serialises writers: the other edit waits for the merge")
     from connector.errors import PreconditionFailed
     from connector.lifecycle import merge
     from connector.orgs.context import Ctx
@@ -283,8 +278,8 @@ def test_bug_merge_racing_an_edit_of_the_merged_record_is_412_not_500(
 # Archived records leaking --------------------------------------------------------------
 
 
-def test_bug_contact_summary_names_its_archived_company(caller: Any) -> None:
-    """BUG (leak): once a company is archived, its contacts still show it by name: the
+def test_fixed_contact_summary_names_its_archived_company(caller: Any) -> None:
+    """WAS A BUG (leak): once a company is archived, its contacts still show it by name: the
     contact summary's nested `company: {id, name}` (view_models.contact_summary) is not
     filtered, so the card (GET), the lookup of the sender and the contacts list all still
     say "Globex" although the card's top-level `company` is null. contact_summary (or its
@@ -303,8 +298,8 @@ def test_bug_contact_summary_names_its_archived_company(caller: Any) -> None:
     assert listed["company"] is None, "the list names the archived company"
 
 
-def test_bug_template_rendered_for_a_lead_shows_its_archived_contact(caller: Any) -> None:
-    """BUG (leak): a reply template rendered for a lead fills {{ contact.* }} and
+def test_fixed_template_rendered_for_a_lead_shows_its_archived_contact(caller: Any) -> None:
+    """WAS A BUG (leak): a reply template rendered for a lead fills {{ contact.* }} and
     {{ company.* }} from the lead's contact and company even when those are archived
     (email_templates/service.template_variables uses record.contact / record.company
     directly), so "Hi Hank" goes out to a customer the team archived. Treat archived
@@ -333,8 +328,8 @@ def test_bug_template_rendered_for_a_lead_shows_its_archived_contact(caller: Any
     assert rendered.json["body_text"] == "[][]"
 
 
-def test_bug_task_list_shows_tasks_about_archived_records(caller: Any) -> None:
-    """BUG (leak): GET /api/v1/tasks (and the Gmail homepage's "Your tasks due soon", which
+def test_fixed_task_list_shows_tasks_about_archived_records(caller: Any) -> None:
+    """WAS A BUG (leak): GET /api/v1/tasks (and the Gmail homepage's "Your tasks due soon", which
     calls the same records.service.list_tasks) still lists the open task about an archived
     contact, pointing at a record that answers 404. The contact's card hides it, purge
     deletes it: the list should leave out tasks whose record is archived."""
@@ -349,8 +344,8 @@ def test_bug_task_list_shows_tasks_about_archived_records(caller: Any) -> None:
 # Bad input that answers 500 ------------------------------------------------------------
 
 
-def test_bug_if_match_with_a_superscript_digit_is_400_not_500(caller: Any) -> None:
-    """BUG: `If-Match: "²"` is a 500. web/api/records._expected_version checks
+def test_fixed_if_match_with_a_superscript_digit_is_400_not_500(caller: Any) -> None:
+    """WAS A BUG: `If-Match: "²"` is a 500. web/api/records._expected_version checks
     str.isdigit(), which is True for "²" (and "¹", "³", all Latin-1, so a valid header),
     then int("²") raises ValueError. Check with a regex ([0-9]{1,9}) or str.isdecimal +
     isascii instead."""
@@ -362,8 +357,8 @@ def test_bug_if_match_with_a_superscript_digit_is_400_not_500(caller: Any) -> No
 
 
 @pytest.mark.parametrize("after", [2**31 - 1, 2**63, 10**30])
-def test_bug_list_cursor_with_a_huge_id_is_not_a_500(caller: Any, after: int) -> None:
-    """BUG: a cursor naming an id past the database's integer range (tampered with, or
+def test_fixed_list_cursor_with_a_huge_id_is_not_a_500(caller: Any, after: int) -> None:
+    """WAS A BUG: a cursor naming an id past the database's integer range (tampered with, or
     made by a client) is a 500: SQLite raises OverflowError ("Python int too large to
     convert to SQLite INTEGER") and PostgreSQL NumericValueOutOfRange. listing.decode_cursor
     checks `after >= 0` but has no upper bound: refuse more than 2**31 - 1 (ids are
@@ -376,10 +371,10 @@ def test_bug_list_cursor_with_a_huge_id_is_not_a_500(caller: Any, after: int) ->
 
 
 @pytest.mark.parametrize("since", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+05:00"])
-def test_bug_updated_since_at_the_end_of_the_calendar_is_400_not_500(
+def test_fixed_updated_since_at_the_end_of_the_calendar_is_400_not_500(
     caller: Any, since: str
 ) -> None:
-    """BUG: `updated_since=9999-12-31T23:00:00-05:00` (or year 1 with a positive offset) is
+    """WAS A BUG: `updated_since=9999-12-31T23:00:00-05:00` (or year 1 with a positive offset) is
     a 500: listing.list_records calls updated_since.astimezone(dt.UTC), which overflows
     past year 9999 / before year 1 (OverflowError: date value out of range). Convert in
     the schema and answer 400, or clamp."""
@@ -391,8 +386,8 @@ def test_bug_updated_since_at_the_end_of_the_calendar_is_400_not_500(
 # Contract gaps ---------------------------------------------------------------------------
 
 
-def test_bug_if_match_list_matches_when_any_of_its_versions_does(caller: Any) -> None:
-    """BUG: `If-Match: "1", "2"` on a record at version 1 is refused with 412 ("version 2;
+def test_fixed_if_match_list_matches_when_any_of_its_versions_does(caller: Any) -> None:
+    """WAS A BUG: `If-Match: "1", "2"` on a record at version 1 is refused with 412 ("version 2;
     it is at version 1 now"). RFC 9110 13.1.1: the condition is true when ANY listed
     entity tag matches. _expected_version takes max(versions); it should pass the list and
     version_matches should accept any of them."""
@@ -402,8 +397,8 @@ def test_bug_if_match_list_matches_when_any_of_its_versions_does(caller: Any) ->
     assert response.status_code == 200, response.json
 
 
-def test_bug_restore_with_a_stale_if_match_is_412(caller: Any) -> None:
-    """BUG (contract): POST .../restore ignores If-Match, so an admin restoring from a
+def test_fixed_restore_with_a_stale_if_match_is_412(caller: Any) -> None:
+    """WAS A BUG (contract): POST .../restore ignores If-Match, so an admin restoring from a
     stale view silently wins over the archive (or over a later archive/restore cycle);
     PATCH, DELETE and merge all honour it. editing.restore takes no expected_version and
     the route passes none."""
@@ -419,10 +414,10 @@ def test_bug_restore_with_a_stale_if_match_is_412(caller: Any) -> None:
     ("plural", "body", "field"),
     [("contacts", {"name": "   "}, "name"), ("companies", {"name": "   "}, "name")],
 )
-def test_bug_patch_with_a_blank_name_is_refused(
+def test_fixed_patch_with_a_blank_name_is_refused(
     caller: Any, plural: str, body: dict[str, Any], field: str
 ) -> None:
-    """BUG: PATCH {"name": "   "} passes the schema (Length(min=1)) and editing._plain
+    """WAS A BUG: PATCH {"name": "   "} passes the schema (Length(min=1)) and editing._plain
     strips it to "": the contact or company is saved with an empty name (version moves,
     history says name: Hank Scorpio -> none), and cards, search and the Gmail cards show
     a blank title. It should be a 400 (a name is required), as the null is."""
