@@ -460,3 +460,39 @@ def test_of_two_concurrent_edits_the_second_is_refused(app, caller) -> None:
     after = caller.get(f"/api/v1/leads/{lead['id']}").json
     assert after["lead"]["stage"] == "qualified"
     assert [h["to"] for h in after["history"]] == ["qualified"]
+
+
+def test_history_lines_read_as_a_person_would_say_them() -> None:
+    from zoneinfo import ZoneInfo
+
+    from connector.lookup.view_models import history_line, local_time
+
+    def entry(field, before, after, labels=(None, None)):
+        return {
+            "at": "2026-11-12T19:02:00+00:00",
+            "by": {"id": 1, "name": "Ana"},
+            "field": field,
+            "from": before,
+            "to": after,
+            "from_label": labels[0],
+            "to_label": labels[1],
+        }
+
+    year = dt.datetime.now(dt.UTC).year
+    new_york = ZoneInfo("America/New_York")
+    when = local_time(f"{year}-11-12T19:02:00+00:00", new_york)
+    assert when == "12 Nov 14:02"  # this year's: no year written
+    assert local_time(f"{year - 1}-07-01T00:30:00+00:00", new_york) == f"30 Jun {year - 1} 20:30"
+    assert history_line(entry("stage", "qualified", "won"), when) == (
+        f"stage: qualified → won, by Ana, {when}"
+    )
+    assert history_line(entry("owner_id", 1, 2, ("Ana", "Ben")), "x") == (
+        "owner: Ana → Ben, by Ana, x"
+    )
+    assert history_line(entry("expected_revenue", None, 12000.0), "x") == (
+        "expected revenue: none → 12000, by Ana, x"
+    )
+    assert history_line(entry("archived", False, True), "x") == "archived, by Ana, x"
+    assert history_line(entry("archived", True, False), "x") == "restored, by Ana, x"
+    merged = entry("merged", 7, 3, ("Ana Lima (#7)", "Ana Lima"))
+    assert history_line(merged, "x") == "merged Ana Lima (#7) into this, by Ana, x"

@@ -154,6 +154,8 @@ def _shown(value: Any, label: str | None) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 12000, as the task pane's JavaScript writes it too
     return str(value)
 
 
