@@ -76,6 +76,8 @@ class Addon:
     def __init__(self, client, google: FakeGoogle, gmail: FakeGmail, caller) -> None:
         self.client, self.google, self.gmail, self.caller = client, google, gmail, caller
         self.user_email = caller.email
+        # The user's zone as Google sends it ({"id": ..., "offset": ms}); None: not sent.
+        self.time_zone: dict[str, Any] | None = None
 
     def event(
         self,
@@ -91,6 +93,8 @@ class Addon:
                 "userIdToken": self.google.user_token(self.user_email),
             },
         }
+        if self.time_zone is not None:
+            event["commonEventObject"]["timeZone"] = self.time_zone
         if form:
             event["commonEventObject"]["formInputs"] = form
         if parameters:

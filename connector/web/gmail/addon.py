@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError
 
@@ -21,19 +22,29 @@ from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.addresses import normalize_email
 from connector.db import roll_back
 from connector.email_templates import service as templates
-from connector.errors import InvalidInput, SentNotLogged
+from connector.errors import InvalidInput, PreconditionFailed, SentNotLogged
+from connector.lifecycle.merge import merge_contacts
 from connector.lookup import service as lookup
 from connector.lookup import view_models as vm
 from connector.mailbox import ConsentRequired, Mailbox, Reply
 from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
 from connector.providers.google.sending import build_reply
+from connector.records import editing
 from connector.records import service as records
 from connector.records.models import Lead
 from connector.records.refs import RecordRef
 from connector.replies import service as replies
 from connector.schemas.activities import LogEmailArgs, NoteIn
-from connector.schemas.records import ContactIn, LeadIn, TaskIn, TicketIn
+from connector.schemas.records import (
+    ContactIn,
+    ContactPatch,
+    LeadIn,
+    LeadPatch,
+    TaskIn,
+    TicketIn,
+    TicketPatch,
+)
 from connector.web.gmail import cards
 from connector.web.json_input import invalid_request_message
 
@@ -46,6 +57,31 @@ def _common(event: dict[str, Any]) -> dict[str, Any]:
 
 def _form_input(event: dict[str, Any], name: str) -> dict[str, Any]:
     return (_common(event).get("formInputs") or {}).get(name) or {}
+
+
+# The most a zone is off UTC (UTC+14, Kiribati); Google's offset beyond is not a zone.
+MAX_ZONE_OFFSET = dt.timedelta(hours=14)
+
+
+def event_zone(event: dict[str, Any]) -> dt.tzinfo:
+    """The user's time zone, as Google's event gives it: its IANA name, else its offset
+    from UTC in milliseconds (which misses daylight saving changes), else UTC."""
+    zone = _common(event).get("timeZone") or {}
+    name = zone.get("id")
+    if name:
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass  # not a zone this machine knows: the offset is the next best
+    offset = zone.get("offset")
+    if offset is not None:
+        try:
+            delta = dt.timedelta(milliseconds=int(offset))
+        except (TypeError, ValueError, OverflowError):
+            return dt.UTC
+        if abs(delta) <= MAX_ZONE_OFFSET:
+            return dt.timezone(delta)
+    return dt.UTC
 
 
 @dataclass
@@ -69,6 +105,10 @@ class AddonRequest:
     mailbox: Callable[[OpenMessage], Mailbox] | None = None
     consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        return event_zone(self.event)
 
     def form(self, name: str) -> str:
         values = self.form_list(name)
@@ -113,7 +153,7 @@ def open_message(event: dict[str, Any], state: dict[str, Any]) -> OpenMessage | 
 # Triggers ------------------------------------------------------------------------
 
 
-def homepage_card(request: AddonRequest) -> cards.Card:
+def homepage_card(request: AddonRequest, banner: list[cards.Widget] | None = None) -> cards.Card:
     ctx = request.ctx
     soon = records.list_tasks(
         ctx, assignee_id=ctx.user.id, due_before=request.today + dt.timedelta(days=7), limit=8
@@ -125,6 +165,7 @@ def homepage_card(request: AddonRequest) -> cards.Card:
         [vm.lead_summary(lead) for lead in recent],
         request.act,
         request.today,
+        banner=banner or [],
     )
 
 
@@ -169,13 +210,20 @@ def message(request: AddonRequest) -> Response:
     return cards.push(_person(request, results[0], metadata.headers.get("Message-ID")))
 
 
-def _person(request: AddonRequest, result: dict[str, Any], message_id: str | None) -> cards.Card:
+def _person(
+    request: AddonRequest,
+    result: dict[str, Any],
+    message_id: str | None,
+    banner: list[cards.Widget] | None = None,
+) -> cards.Card:
     return cards.person_card(
         result,
         request.act,
         logged_on=_logged_on(request.ctx, normalize_message_id(message_id)),
         record_url=request.record_url,
         today=request.today,
+        zone=request.zone,
+        banner=banner or [],
     )
 
 
@@ -218,18 +266,38 @@ def open_person(request: AddonRequest) -> Response:
     return cards.render(push_card=_person(request, _one(request), _message_id(request)))
 
 
+def _record_card(
+    request: AddonRequest,
+    ref: RecordRef,
+    email: str | None = None,
+    banner: list[cards.Widget] | None = None,
+) -> cards.Card:
+    """The card of a record: a lead's or a ticket's own, or the person card of a contact
+    or company. `email`: the address the person card was opened for, while it is theirs."""
+    card_data = lookup.record_card(request.ctx, ref)
+    if ref.type.value in ("lead", "ticket"):
+        build = cards.lead_card if ref.type.value == "lead" else cards.ticket_card
+        return build(
+            card_data,
+            request.act,
+            record_url=request.record_url,
+            today=request.today,
+            zone=request.zone,
+            banner=banner or [],
+        )
+    contact, company = card_data.get("contact"), card_data.get("company")
+    addresses = list((contact or {}).get("emails") or [])
+    if email and (not contact or email in addresses):
+        address = email
+    else:
+        address = addresses[0] if addresses else ", ".join((company or {}).get("domains", []))
+    result = {**card_data, "email": address, "free_mail": False, "proposal": None}
+    return _person(request, result, _message_id(request), banner)
+
+
 def open_record(request: AddonRequest) -> Response:
     ref = RecordRef.of(request.state["type"], request.state["id"])
-    card_data = lookup.record_card(request.ctx, ref)
-    contact, company = card_data.get("contact"), card_data.get("company")
-    address = (contact or {}).get("emails", [None])[0] if contact else None
-    result = {
-        **card_data,
-        "email": address or ", ".join((company or {}).get("domains", [])) or "",
-        "free_mail": False,
-        "proposal": None,
-    }
-    return cards.render(push_card=_person(request, result, _message_id(request)))
+    return cards.render(push_card=_record_card(request, ref))
 
 
 def search(request: AddonRequest) -> Response:
@@ -238,26 +306,178 @@ def search(request: AddonRequest) -> Response:
         return cards.render(notification="Type at least two characters to search.")
     found = lookup.search(request.ctx, query, per_page=30)
     return cards.render(
-        push_card=cards.search_results_card(
-            query, found["results"], found["total"], request.act, request.record_url
-        )
+        push_card=cards.search_results_card(query, found["results"], found["total"], request.act)
     )
 
 
+def _card_here(request: AddonRequest, banner: list[cards.Widget] | None = None) -> cards.Card:
+    """The card the pressed button was on (its state's `on`), read afresh: the homepage
+    when none is named."""
+    here = request.state.get("on")
+    if not here:
+        return homepage_card(request, banner)
+    ref = RecordRef.of(here["type"], here["id"])
+    return _record_card(request, ref, here.get("email"), banner)
+
+
+def _changed_meanwhile(request: AddonRequest) -> Response:
+    """A stale version: nothing was written; the card shows the record as it is now."""
+    roll_back(request.ctx.session)
+    text = (
+        "Someone changed this meanwhile: nothing was saved. The card shows it as it is now; "
+        "try again if it still needs it."
+    )
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def _version(request: AddonRequest) -> int:
+    """The version the card showed (signed with the button), to change nothing else."""
+    return int(request.state["version"])
+
+
 def complete_task(request: AddonRequest) -> Response:
-    task = records.update_task(request.ctx, int(request.state["task_id"]), {"done": True})
+    task_id = int(request.state["task_id"])
+    task = records.update_task(request.ctx, task_id, {"done": True})
     request.ctx.session.commit()
-    return cards.render(notification=f"Done: {task.title}", update_card=homepage_card(request))
+    # A notification cannot carry a button: the Undo goes on the card shown again.
+    undo = cards.action(request.act, "undo_task", task_id=task_id, on=request.state.get("on"))
+    done = cards.banner(f"Done: {task.title}", "Undo", undo)
+    return cards.render(notification=f"Done: {task.title}", update_card=_card_here(request, done))
+
+
+def undo_task(request: AddonRequest) -> Response:
+    task = records.update_task(request.ctx, int(request.state["task_id"]), {"done": False})
+    request.ctx.session.commit()
+    text = f"Not done: {task.title}"
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def contact_form(request: AddonRequest) -> Response:
+    ref = RecordRef.of("contact", request.state["id"])
+    contact = lookup.record_card(request.ctx, ref)["contact"]
+    return cards.render(
+        push_card=cards.contact_form_card(contact, request.act, request.state.get("on") or {})
+    )
+
+
+def _addresses(typed: str) -> list[str]:
+    """Addresses as a person types them in one field: separated by commas (or semicolons)."""
+    return [part.strip() for part in typed.replace(";", ",").split(",") if part.strip()]
+
+
+def edit_contact(request: AddonRequest) -> Response:
+    contact_id = int(request.state["id"])
+    typed = {
+        "name": request.form("name"),
+        "emails": request.form("emails"),
+        "phone": request.form("phone"),
+        "job_title": request.form("job_title"),
+    }
+    form: dict[str, Any] = {
+        **typed,
+        "emails": _addresses(typed["emails"]),
+        # Emptied, a phone or job title is removed.
+        "phone": typed["phone"] or None,
+        "job_title": typed["job_title"] or None,
+    }
+    # Every field is given, an empty one too: a name or the addresses cannot be emptied.
+    fields = _load(ContactPatch(), form, keep=tuple(form))
+    try:
+        contact = editing.update_contact(request.ctx, contact_id, fields, _version(request))
+    except PreconditionFailed:
+        roll_back(request.ctx.session)
+        fresh = lookup.record_card(request.ctx, RecordRef.of("contact", contact_id))["contact"]
+        labels = {
+            "name": "Name",
+            "emails": "Email addresses",
+            "phone": "Phone",
+            "job_title": "Job title",
+        }
+        unsaved = {labels[name]: value for name, value in typed.items()}
+        form_card = cards.contact_form_card(
+            fresh, request.act, request.state.get("on") or {}, unsaved=unsaved
+        )
+        return cards.render(
+            notification="Someone changed this contact meanwhile: nothing was saved.",
+            update_card=form_card,
+        )
+    request.ctx.session.commit()
+    return cards.render(
+        notification=f"Contact saved: {contact.name}", pop=True, update_card=_card_here(request)
+    )
+
+
+def change_stage(request: AddonRequest) -> Response:
+    """A lead to another stage: the stage of the button, or the one chosen on its card."""
+    stage = str(request.state.get("stage") or request.form("stage"))
+    lost_reason = request.form("lost_reason")
+    if stage == "lost" and not lost_reason:
+        raise InvalidInput(
+            "Say why the lead is lost: fill in “Lost reason”, then Save stage. Nothing was saved."
+        )
+    form = {"stage": stage, "lost_reason": lost_reason if stage == "lost" else None}
+    fields = _load(LeadPatch(), form)
+    try:
+        lead = editing.update_lead(request.ctx, int(request.state["id"]), fields, _version(request))
+    except PreconditionFailed:
+        return _changed_meanwhile(request)
+    request.ctx.session.commit()
+    text = f"{lead.title}: {str(lead.stage).capitalize()}"
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def set_ticket_status(request: AddonRequest) -> Response:
+    """Close a ticket, or reopen it; the card offers to take a close back."""
+    fields = _load(TicketPatch(), {"status": request.state.get("status")})
+    ticket_id = int(request.state["id"])
+    try:
+        ticket = editing.update_ticket(request.ctx, ticket_id, fields, _version(request))
+    except PreconditionFailed:
+        return _changed_meanwhile(request)
+    request.ctx.session.commit()
+    if str(ticket.status) in cards.CLOSED_STATUSES:
+        text = f"Closed: {ticket.subject}"
+        reopen = cards.action(
+            request.act,
+            "set_ticket_status",
+            id=ticket.id,
+            version=ticket.version,
+            status="open",
+            on=request.state.get("on"),
+        )
+        shown = cards.banner(text, "Reopen", reopen)
+    else:
+        text = f"Reopened: {ticket.subject}"
+        shown = cards.banner(text)
+    return cards.render(notification=text, update_card=_card_here(request, shown))
+
+
+def merge_contact(request: AddonRequest) -> Response:
+    """The possible duplicate into this contact: its addresses, emails, leads and tickets."""
+    try:
+        contact = merge_contacts(
+            request.ctx, int(request.state["id"]), int(request.state["other"]), _version(request)
+        )
+    except PreconditionFailed:
+        return _changed_meanwhile(request)
+    request.ctx.session.commit()
+    text = f"Merged into {contact.name}."
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
 
 
 def log_form(request: AddonRequest) -> Response:
     return cards.render(push_card=cards.log_form_card(_one(request), request.act))
 
 
-def _load(schema: Schema, form: dict[str, Any], **options: Any) -> dict[str, Any]:
+def _load(
+    schema: Schema, form: Mapping[str, Any], keep: tuple[str, ...] = (), **options: Any
+) -> dict[str, Any]:
     """A form's fields through the JSON API's own input schema: what the API refuses is
-    refused here too, with the message of the API's 400. A field left empty is not given."""
-    given = {name: value for name, value in form.items() if value not in ("", None, [])}
+    refused here too, with the message of the API's 400. A field left empty is not given,
+    unless it is one to `keep` (an edit form, where emptying a field is the change)."""
+    given = {
+        name: value for name, value in form.items() if name in keep or value not in ("", None, [])
+    }
     try:
         # marshmallow's load is typed Any; these schemas load objects (no many=True).
         loaded: dict[str, Any] = schema.load(given, **options)
@@ -462,9 +682,7 @@ def insert_template(request: AddonRequest) -> Response:
 
 def universal_search(request: AddonRequest) -> Response:
     """The "Search" universal action: an empty search card, from anywhere in Gmail."""
-    return cards.render(
-        push_card=cards.search_results_card("", [], 0, request.act, request.record_url)
-    )
+    return cards.render(push_card=cards.search_results_card("", [], 0, request.act))
 
 
 def universal_settings(request: AddonRequest) -> Response:
@@ -485,6 +703,12 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         open_record,
         search,
         complete_task,
+        undo_task,
+        contact_form,
+        edit_contact,
+        change_stage,
+        set_ticket_status,
+        merge_contact,
         log_form,
         log_email,
         lead_form,

@@ -26,6 +26,9 @@ from typing import Any, Protocol
 from markupsafe import Markup
 from markupsafe import escape as escape_html
 
+from connector.lookup.view_models import history_line, local_time
+from connector.records.models import LeadStage
+
 Card = dict[str, Any]
 Widget = dict[str, Any]
 
@@ -128,14 +131,22 @@ def checkboxes(name: str, label: str, items: Sequence[tuple[str, str, bool]]) ->
     }
 
 
-def dropdown(name: str, label: str, items: Sequence[tuple[str, str]]) -> Widget:
+def dropdown(
+    name: str, label: str, items: Sequence[tuple[str, str]], selected: str | None = None
+) -> Widget:
+    """A choice of items (text, value): the one of value `selected`, else the first, chosen."""
+    chosen = selected if any(value == selected for _text, value in items) else None
     return {
         "selectionInput": {
             "name": name,
             "label": as_text(label),
             "type": "DROPDOWN",
             "items": [
-                {"text": as_text(text), "value": value, "selected": n == 0}
+                {
+                    "text": as_text(text),
+                    "value": value,
+                    "selected": value == chosen if chosen is not None else n == 0,
+                }
                 for n, (text, value) in enumerate(items)
             ],
         }
@@ -151,14 +162,15 @@ def date_picker(name: str, label: str, value: dt.date | None) -> Widget:
 
 
 def section(
-    widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False
+    widgets: Sequence[Widget], header: str = "", *, collapsible: bool = False, shown: int = 3
 ) -> dict[str, Any]:
+    """Widgets under a header; a collapsible one shows its first `shown` until opened."""
     body: dict[str, Any] = {"widgets": list(widgets)}
     if header:
         body["header"] = formatted(header)
-    if collapsible and len(widgets) > 3:
+    if collapsible and len(widgets) > shown:
         body["collapsible"] = True
-        body["uncollapsibleWidgetsCount"] = 3
+        body["uncollapsibleWidgetsCount"] = shown
     return body
 
 
@@ -235,23 +247,22 @@ def homepage_card(
     leads: Sequence[dict[str, Any]],
     act: Act,
     today: dt.date,
+    banner: Sequence[Widget] = (),
 ) -> Card:
-    task_widgets = [
-        decorated(
-            task["title"],
-            bottom=_due(task, today),
-            icon="CLOCK",
-            on_click=action(act, "complete_task", task_id=task["id"]),
-        )
-        for task in tasks[:MAX_LISTED]
-    ] or [text("Nothing due in the next 7 days.")]
+    task_widgets = task_rows(tasks, act, None, today) or [text("Nothing due in the next 7 days.")]
     lead_widgets = [
-        decorated(lead["title"], bottom=_lead_line(lead), icon="DOLLAR")
+        decorated(
+            lead["title"],
+            bottom=_lead_line(lead),
+            icon="DOLLAR",
+            on_click=action(act, "open_record", type="lead", id=lead["id"]),
+        )
         for lead in leads[:MAX_LISTED]
     ] or [text("No open leads.")]
     return card(
         "The connector",
         [
+            section(banner),
             search_section(act),
             section(task_widgets, "Your tasks due soon (click to mark done)"),
             section(lead_widgets, "Your recent leads"),
@@ -297,11 +308,24 @@ def person_card(
     logged_on: Sequence[str] = (),
     record_url: Callable[[str, int], str],
     today: dt.date,
+    zone: dt.tzinfo,
+    banner: Sequence[Widget] = (),
 ) -> Card:
-    """A known contact (or a company found by the sender's domain) and what to do."""
+    """A known contact (or a company found by the sender's domain) and what to do.
+
+    `zone` is the reader's time zone (the history's times); `banner` what the last action
+    did, first on the card (e.g. "Done: Call Hank" with its Undo).
+    """
     contact, company = result.get("contact"), result.get("company")
     if contact is None and company is None:
         return unknown_sender_card(result, act)
+    if contact:
+        record, title = ("contact", contact["id"]), contact["name"]
+    else:
+        assert company is not None  # one of the two is there (the return above)
+        record, title = ("company", company["id"]), company["name"]
+    # The card the buttons below are on, to show again after they changed something.
+    here = {"type": record[0], "id": record[1], "email": result["email"]}
     details: list[Widget] = []
     if contact:
         details.append(decorated(result["email"], top="Email", icon="EMAIL"))
@@ -320,47 +344,10 @@ def person_card(
         details.append(
             text(Markup("<b>✓ This email is logged</b> on {}").format(", ".join(logged_on)))
         )
-    leads = [
-        decorated(
-            lead["title"],
-            bottom=_lead_line(lead),
-            icon="DOLLAR",
-            on_click=open_link(record_url("lead", lead["id"])),
-        )
-        for lead in result.get("leads", [])[:MAX_LISTED]
-    ]
-    tickets = [
-        decorated(
-            t["subject"],
-            bottom=f"{t['status'].capitalize()} · {t['priority']}",
-            icon="TICKET",
-            on_click=open_link(record_url("ticket", t["id"])),
-        )
-        for t in result.get("tickets", [])[:MAX_LISTED]
-    ]
-    tasks = [
-        decorated(
-            t["title"],
-            bottom=_due(t, today),
-            icon="CLOCK",
-            on_click=action(act, "complete_task", task_id=t["id"]),
-        )
-        for t in result.get("tasks", [])[:MAX_LISTED]
-    ]
-    activities = [
-        decorated(
-            a["subject"] or a["snippet"][:60] or a["kind"],
-            top=a["occurred_at"][:10],
-            bottom=a["from"] if a["kind"] == "email" else "Note",
-            icon="EMAIL" if a["kind"] == "email" else "DESCRIPTION",
-        )
-        for a in result.get("activities", [])[:5]
-    ]
+    duplicates: list[Widget] = []
     if contact:
-        record, title = ("contact", contact["id"]), contact["name"]
-    else:
-        assert company is not None  # one of the two is there (the return above)
-        record, title = ("company", company["id"]), company["name"]
+        for other in result.get("duplicates", [])[:MAX_LISTED]:
+            duplicates += duplicate_widgets(contact, other, act, here)
     actions = [
         buttons(
             button("Log email", action(act, "log_form", email=result["email"])),
@@ -372,7 +359,14 @@ def person_card(
             button("Add note", action(act, "note_form", type=record[0], id=record[1])),
             button("Reply with template", action(act, "template_picker", email=result["email"])),
         ),
-        buttons(button("Open in the connector", open_link(record_url(*record)))),
+        buttons(
+            *(
+                [button("Edit contact", action(act, "contact_form", id=record[1], on=here))]
+                if contact
+                else []
+            ),
+            button("Open in the connector", open_link(record_url(*record))),
+        ),
     ]
     subtitle = (
         " · ".join(p for p in (contact.get("job_title"), (company or {}).get("name")) if p)
@@ -382,16 +376,327 @@ def person_card(
     return card(
         title,
         [
+            section(banner),
             section(details),
+            section(duplicates),
             section(actions),
-            section(leads, "Open leads", collapsible=True),
-            section(tickets, "Open tickets", collapsible=True),
-            section(tasks, "Open tasks", collapsible=True),
-            section(activities, "Recent activity", collapsible=True),
+            section(lead_rows(result.get("leads", []), act, here), "Open leads", collapsible=True),
+            section(
+                ticket_rows(result.get("tickets", []), act, here), "Open tickets", collapsible=True
+            ),
+            section(
+                task_rows(result.get("tasks", []), act, here, today), "Open tasks", collapsible=True
+            ),
+            section(
+                activity_rows(result.get("activities", [])), "Recent activity", collapsible=True
+            ),
+            history_section(result.get("history", []), zone),
         ],
         subtitle=subtitle,
         name="person",
     )
+
+
+# A lead moves on one stage at a time from the cards that list it; won and lost are the ends
+# (lost, which needs a reason, is chosen on the lead's own card).
+NEXT_STAGE = {
+    LeadStage.NEW.value: LeadStage.QUALIFIED.value,
+    LeadStage.QUALIFIED.value: LeadStage.PROPOSITION.value,
+    LeadStage.PROPOSITION.value: LeadStage.WON.value,
+}
+CLOSED_STATUSES = ("resolved", "closed")
+
+
+def lead_rows(leads: Sequence[dict[str, Any]], act: Act, here: dict[str, Any]) -> list[Widget]:
+    """Open leads: a click opens the lead's card; the button moves it to the next stage."""
+    rows = []
+    for lead in leads[:MAX_LISTED]:
+        following = NEXT_STAGE.get(lead["stage"])
+        move = (
+            button(
+                f"→ {following.capitalize()}",
+                action(
+                    act,
+                    "change_stage",
+                    id=lead["id"],
+                    version=lead["version"],
+                    stage=following,
+                    on=here,
+                ),
+            )
+            if following
+            else None
+        )
+        rows.append(
+            decorated(
+                lead["title"],
+                bottom=_lead_line(lead),
+                icon="DOLLAR",
+                on_click=action(act, "open_record", type="lead", id=lead["id"]),
+                end_button=move,
+            )
+        )
+    return rows
+
+
+def _ticket_move(ticket: dict[str, Any], act: Act, here: dict[str, Any]) -> dict[str, Any]:
+    """Close an open ticket; reopen a closed or resolved one."""
+    closed = ticket["status"] in CLOSED_STATUSES
+    return button(
+        "Reopen" if closed else "Close",
+        action(
+            act,
+            "set_ticket_status",
+            id=ticket["id"],
+            version=ticket["version"],
+            status="open" if closed else "closed",
+            on=here,
+        ),
+    )
+
+
+def ticket_rows(tickets: Sequence[dict[str, Any]], act: Act, here: dict[str, Any]) -> list[Widget]:
+    return [
+        decorated(
+            t["subject"],
+            bottom=f"{t['status'].capitalize()} · {t['priority']}",
+            icon="TICKET",
+            on_click=action(act, "open_record", type="ticket", id=t["id"]),
+            end_button=_ticket_move(t, act, here),
+        )
+        for t in tickets[:MAX_LISTED]
+    ]
+
+
+def task_rows(
+    tasks: Sequence[dict[str, Any]], act: Act, here: dict[str, Any] | None, today: dt.date
+) -> list[Widget]:
+    """Open tasks; a click marks one done (`here`: the card to show again, None: home)."""
+    return [
+        decorated(
+            t["title"],
+            bottom=_due(t, today),
+            icon="CLOCK",
+            on_click=action(act, "complete_task", task_id=t["id"], on=here),
+        )
+        for t in tasks[:MAX_LISTED]
+    ]
+
+
+def activity_rows(activities: Sequence[dict[str, Any]]) -> list[Widget]:
+    return [
+        decorated(
+            a["subject"] or a["snippet"][:60] or a["kind"],
+            top=a["occurred_at"][:10],
+            bottom=a["from"] if a["kind"] == "email" else "Note",
+            icon="EMAIL" if a["kind"] == "email" else "DESCRIPTION",
+        )
+        for a in activities[:5]
+    ]
+
+
+def history_section(history: Sequence[dict[str, Any]], zone: dt.tzinfo) -> dict[str, Any]:
+    """Who changed what and when, newest first, in the reader's time zone; the latest
+    change shows, the rest open on a click."""
+    lines = [text(history_line(entry, local_time(entry["at"], zone))) for entry in history]
+    return section(lines, "History", collapsible=True, shown=1)
+
+
+def duplicate_widgets(
+    contact: dict[str, Any], other: dict[str, Any], act: Act, here: dict[str, Any]
+) -> list[Widget]:
+    """A contact that may be this one again, and the button that makes them one."""
+    address = ", ".join(other.get("emails", [])[:2])
+    return [
+        text(
+            Markup("<b>Possible duplicate:</b> {}").format(
+                f"{other['name']} ({address})" if address else other["name"]
+            )
+        ),
+        buttons(
+            button(
+                "Merge into this contact",
+                action(
+                    act,
+                    "merge_contact",
+                    id=contact["id"],
+                    other=other["id"],
+                    version=contact["version"],
+                    on=here,
+                ),
+            )
+        ),
+    ]
+
+
+def banner(message: str, label: str = "", on_click: dict[str, Any] | None = None) -> list[Widget]:
+    """What the last action did, shown first on the card it answers with; with a button
+    (Undo, Reopen) when it can be taken back. A notification cannot carry one."""
+    if label and on_click:
+        return [decorated(message, icon="BOOKMARK", end_button=button(label, on_click))]
+    return [text(message)]
+
+
+def _record_buttons(
+    kind: str,
+    record_id: int,
+    data: dict[str, Any],
+    act: Act,
+    record_url: Callable[[str, int], str],
+) -> Widget:
+    contact = data.get("contact")
+    links = [
+        button("Create task", action(act, "task_form", type=kind, id=record_id)),
+        button("Add note", action(act, "note_form", type=kind, id=record_id)),
+    ]
+    if contact:
+        links.append(
+            button("Open contact", action(act, "open_record", type="contact", id=contact["id"]))
+        )
+    links.append(button("Open in the connector", open_link(record_url(kind, record_id))))
+    return buttons(*links)
+
+
+def lead_card(
+    data: dict[str, Any],
+    act: Act,
+    *,
+    record_url: Callable[[str, int], str],
+    today: dt.date,
+    zone: dt.tzinfo,
+    banner: Sequence[Widget] = (),
+) -> Card:
+    """A lead (record_card's answer): its stage to change, its tasks and history."""
+    lead = data["lead"]
+    here = {"type": "lead", "id": lead["id"]}
+    contact, company = data.get("contact"), data.get("company")
+    details = [
+        decorated(lead["stage"].capitalize(), top="Stage", icon="DOLLAR"),
+        decorated(money(lead.get("expected_revenue")), top="Expected revenue"),
+    ]
+    if lead.get("lost_reason"):
+        details.append(decorated(lead["lost_reason"], top="Lost reason"))
+    if contact:
+        details.append(decorated(contact["name"], top="Contact", icon="PERSON"))
+    if company:
+        details.append(decorated(company["name"], top="Company", icon="STORE"))
+    stages = [(stage.value.capitalize(), stage.value) for stage in LeadStage]
+    change = [
+        dropdown("stage", "Stage", stages, selected=lead["stage"]),
+        text_input("lost_reason", "Lost reason (needed for Lost)", lead.get("lost_reason") or ""),
+        buttons(
+            button(
+                "Save stage",
+                action(act, "change_stage", id=lead["id"], version=lead["version"], on=here),
+            )
+        ),
+    ]
+    return card(
+        lead["title"],
+        [
+            section(banner),
+            section(details),
+            section(change, "Move the lead"),
+            section([_record_buttons("lead", lead["id"], data, act, record_url)]),
+            section(
+                task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
+            ),
+            section(activity_rows(data.get("activities", [])), "Recent activity", collapsible=True),
+            history_section(data.get("history", []), zone),
+        ],
+        subtitle=f"Lead · {lead['stage'].capitalize()}",
+        name="lead",
+    )
+
+
+def ticket_card(
+    data: dict[str, Any],
+    act: Act,
+    *,
+    record_url: Callable[[str, int], str],
+    today: dt.date,
+    zone: dt.tzinfo,
+    banner: Sequence[Widget] = (),
+) -> Card:
+    """A ticket (record_card's answer): close or reopen it, its tasks and history."""
+    ticket = data["ticket"]
+    here = {"type": "ticket", "id": ticket["id"]}
+    contact, company = data.get("contact"), data.get("company")
+    details = [
+        decorated(ticket["status"].capitalize(), top="Status", icon="TICKET"),
+        decorated(ticket["priority"].capitalize(), top="Priority"),
+    ]
+    if contact:
+        details.append(decorated(contact["name"], top="Contact", icon="PERSON"))
+    if company:
+        details.append(decorated(company["name"], top="Company", icon="STORE"))
+    return card(
+        ticket["subject"],
+        [
+            section(banner),
+            section(details),
+            section([buttons(_ticket_move(ticket, act, here))]),
+            section([_record_buttons("ticket", ticket["id"], data, act, record_url)]),
+            section(
+                task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
+            ),
+            section(activity_rows(data.get("activities", [])), "Recent activity", collapsible=True),
+            history_section(data.get("history", []), zone),
+        ],
+        subtitle=f"Ticket · {ticket['status'].capitalize()}",
+        name="ticket",
+    )
+
+
+def contact_form_card(
+    contact: dict[str, Any],
+    act: Act,
+    here: dict[str, Any],
+    *,
+    unsaved: Mapping[str, str] | None = None,
+) -> Card:
+    """A contact's fields to edit, as they are at `contact["version"]`. `unsaved`: what the
+    user typed before someone else changed the contact, shown so that it is not lost."""
+    sections = []
+    if unsaved:
+        kept = [decorated(value, top=label) for label, value in unsaved.items() if value]
+        sections.append(
+            section(
+                [
+                    text(
+                        "Someone changed this contact meanwhile: nothing was saved. "
+                        "Above the fields is what you typed; the fields show it as it is now."
+                    ),
+                    *kept,
+                ],
+                "Not saved",
+            )
+        )
+    sections.append(
+        section(
+            [
+                text_input("name", "Name", contact["name"]),
+                text_input(
+                    "emails", "Email addresses (comma-separated)", ", ".join(contact["emails"])
+                ),
+                text_input("phone", "Phone", contact.get("phone") or ""),
+                text_input("job_title", "Job title", contact.get("job_title") or ""),
+                buttons(
+                    button(
+                        "Save contact",
+                        action(
+                            act,
+                            "edit_contact",
+                            id=contact["id"],
+                            version=contact["version"],
+                            on=here,
+                        ),
+                    )
+                ),
+            ]
+        )
+    )
+    return card("Edit contact", sections, subtitle=contact["name"], name="contact-form")
 
 
 def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
@@ -433,15 +738,11 @@ def search_results_card(
     results: Sequence[dict[str, Any]],
     total: int,
     act: Act,
-    record_url: Callable[[str, int], str],
 ) -> Card:
     groups: dict[str, list[Widget]] = {}
     for hit in results:
-        on_click = (
-            action(act, "open_record", type=hit["type"], id=hit["id"])
-            if hit["type"] in ("contact", "company")
-            else open_link(record_url(hit["type"], hit["id"]))
-        )
+        # Every kind has its card here; each card links to the record's page.
+        on_click = action(act, "open_record", type=hit["type"], id=hit["id"])
         groups.setdefault(hit["type"], []).append(
             decorated(hit["title"], bottom=hit["subtitle"], on_click=on_click)
         )

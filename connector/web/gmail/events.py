@@ -33,7 +33,14 @@ class _FormInput(_Open):
     dateInput = fields.Nested(_DateInput)
 
 
+class _TimeZone(_Open):
+    # An IANA name, and the offset from UTC in milliseconds (an int, or a string of one).
+    id = fields.String(allow_none=True)
+    offset = fields.Raw(allow_none=True)
+
+
 class _CommonEventObject(_Open):
+    timeZone = fields.Nested(_TimeZone, allow_none=True)
     parameters = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
     formInputs = fields.Dict(
         keys=fields.String(), values=fields.Nested(_FormInput), allow_none=True
