@@ -565,3 +565,13 @@ def test_record_data_is_escaped_on_the_new_cards(addon: Addon) -> None:
     assert any(f"hank {escape(XSS)} (h2@globex.test)" in text for text in shown)
     _shown, values = card_texts(form_card)
     assert f"Hank {XSS}" in values and XSS in values  # inputs: as written
+
+
+def test_an_archived_contacts_address_offers_no_new_contact(addon: Addon) -> None:
+    addon.gmail.add("m1", mime())
+    hank = create_contact(addon.caller, "Hank Scorpio", ["hank@globex.test"])
+    assert addon.caller.delete(f"/api/v1/contacts/{hank['id']}").status_code == 204
+    card = pushed(addon.trigger("message", "m1"))
+    assert card["name"] == "archived"
+    assert "Hank Scorpio, an archived contact" in str(card)
+    assert "Create contact" not in str(card)

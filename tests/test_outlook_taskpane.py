@@ -305,3 +305,12 @@ def test_an_outage_says_so_and_offers_to_try_again(app, pane, caller, tmp_path) 
     app.extensions["connector.sessionmaker"] = working
     page.get_by_role("button", name="Try again").click()
     page.get_by_role("heading", name="Not in your records").wait_for()
+
+
+def test_an_archived_contacts_address_offers_no_new_contact(pane, caller) -> None:
+    hank = create_contact(caller, "Hank Scorpio", ["hank@globex.test"])
+    assert caller.delete(f"/api/v1/contacts/{hank['id']}").status_code == 204
+    page = pane(item())
+    page.get_by_role("heading", name="Archived contact").wait_for()
+    assert "Hank Scorpio, an archived contact" in page.locator("#archived-contact").inner_text()
+    assert page.get_by_role("button", name="Create contact").count() == 0

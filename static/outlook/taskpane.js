@@ -231,6 +231,16 @@
   }
 
   function unknownScreen(result) {
+    const back = state.people.length > 1
+      ? h("button", { class: "link", type: "button", text: "‹ Everyone on this email", onclick: function () { pickerScreen(state.people); } })
+      : null;
+    if (result.archived_contact) {
+      // The address is an archived contact's: a new contact would be refused (409).
+      show(back, h("h1", { text: "Archived contact" }), h("p", { class: "muted", text: result.email }),
+        h("p", { id: "archived-contact", text: result.email + " belongs to " + result.archived_contact.name +
+          ", an archived contact. An admin can restore it; a new contact cannot take this address." }));
+      return;
+    }
     const proposal = result.proposal || {};
     const name = h("input", { id: "new-name", value: proposal.name || "" });
     const email = h("input", { id: "new-email", type: "email", value: result.email });
@@ -250,9 +260,6 @@
       proposal.company ? h("p", { class: "muted", text: "Company: " + proposal.company.name }) : null,
       companyName ? h("label", { for: "new-company", text: "New company" }) : null, companyName,
       h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create contact" })));
-    const back = state.people.length > 1
-      ? h("button", { class: "link", type: "button", text: "‹ Everyone on this email", onclick: function () { pickerScreen(state.people); } })
-      : null;
     show(back, h("h1", { text: "Not in your records" }), h("p", { class: "muted", text: result.email }), form);
   }
 

@@ -700,6 +700,19 @@ def contact_form_card(
 
 
 def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
+    archived = result.get("archived_contact")
+    if archived:
+        # The address is an archived contact's: a new contact would be refused (409).
+        message = Markup(
+            "<b>{}</b> belongs to {}, an archived contact. An admin can restore it; a new "
+            "contact cannot take this address."
+        ).format(result["email"], archived["name"])
+        return card(
+            "Archived contact",
+            [section([text(message)]), search_section(act)],
+            subtitle=result["email"],
+            name="archived",
+        )
     proposal = result.get("proposal") or {}
     company = proposal.get("company")
     new_company = proposal.get("new_company")
