@@ -195,8 +195,7 @@ def main() -> None:
         env = {
             **os.environ,
             "CONNECTOR_INSTANCE_PATH": instance,
-            "CONNECTOR_SECRET_KEY": "bench-secret",
-            "CONNECTOR_ENV": "production",
+            "CONNECTOR_SECRET_KEY": "bench-secret-" + "x" * 40,  # production wants 32 or more
         }
         env.pop("CONNECTOR_DATABASE_URL", None)
         env.pop("CONNECTOR_REDIS_URL", None)

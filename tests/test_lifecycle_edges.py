@@ -141,7 +141,9 @@ def test_fixed_upgrading_to_0005_keeps_every_address_domain_and_link(empty_datab
         assert _what_links(engine) == before, "upgrade again lost data"
         with engine.connect() as connection:
             versions = connection.execute(sa.text("SELECT version FROM contacts")).scalars().all()
+            keys = connection.execute(sa.text("SELECT name_key FROM contacts")).scalars().all()
         assert versions == [1]
+        assert keys == ["hank"]  # filled for the contacts that were there
     finally:
         engine.dispose()
 

@@ -43,6 +43,7 @@ from connector.records.models import (
     Ticket,
     TicketPriority,
     TicketStatus,
+    name_key,
 )
 
 ORG_NAME = "Demo Company"
@@ -532,6 +533,7 @@ class _Generator:
                 {
                     "organization_id": self.org_id,
                     "name": contact.name,
+                    "name_key": name_key(contact.name),
                     "phone": self._phone(company.tld if company else "com"),
                     "job_title": rng.choice(JOB_TITLES) if company else None,
                     "company_id": company.id if company else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from connector.activities.models import ActivityLink
@@ -17,7 +17,15 @@ from connector.errors import InvalidInput, PreconditionFailed
 from connector.orgs.context import Ctx
 from connector.records.editing import ExpectedVersion, RecordEdit, record_label, version_matches
 from connector.records.history import forget_history
-from connector.records.models import Company, Contact, Lead, RecordType, Task, Ticket
+from connector.records.models import (
+    Company,
+    Contact,
+    Lead,
+    RecordType,
+    Task,
+    Ticket,
+    name_key,
+)
 from connector.records.refs import RecordRef
 from connector.records.service import get_record
 
@@ -194,7 +202,7 @@ def possible_duplicates(ctx: Ctx, contact: Contact) -> list[Contact]:
             Contact.organization_id == ctx.org_id,
             Contact.id != contact.id,
             Contact.archived_at.is_(None),
-            func.lower(Contact.name) == contact.name.lower(),
+            Contact.name_key == name_key(contact.name),
             Contact.company_id.is_(None)
             if contact.company_id is None
             else Contact.company_id == contact.company_id,

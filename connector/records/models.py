@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship, validates
 
 from connector.orm import Base, Timestamped, utcnow
 
@@ -119,10 +119,21 @@ class CompanyDomain(Base):
     company: Mapped[Company] = relationship(back_populates="domains")
 
 
+def name_key(name: str) -> str:
+    """A name as duplicates are found by: any case, any spacing ("ana  LIMA" is "Ana Lima")."""
+    return " ".join(name.casefold().split())[:200]
+
+
 class Contact(Lifecycle, OrgOwned, Timestamped, Base):
     __tablename__ = "contacts"
+    __table_args__ = (
+        # Possible duplicates: the contacts of the same name key, then of the same company.
+        Index("ix_contacts_org_name_key", "organization_id", "name_key"),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
+    # name_key(name), kept by the validator below whenever the name is set.
+    name_key: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str | None] = mapped_column(String(50))
     job_title: Mapped[str | None] = mapped_column(String(200))
     company_id: Mapped[int | None] = mapped_column(
@@ -136,6 +147,11 @@ class Contact(Lifecycle, OrgOwned, Timestamped, Base):
         order_by="ContactEmail.id",
         lazy="selectin",
     )
+
+    @validates("name")
+    def _keep_name_key(self, _field: str, name: str) -> str:
+        self.name_key = name_key(name)
+        return name
 
 
 class ContactEmail(Base):

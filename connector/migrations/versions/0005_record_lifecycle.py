@@ -35,6 +35,22 @@ def upgrade() -> None:
             batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("version", server_default=None)
+    # Possible duplicates are found by a normalized name (connector.records.models.name_key),
+    # filled here the way the model fills it: in Python, since SQLite's lower() is ASCII-only.
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(
+            sa.Column("name_key", sa.String(length=200), nullable=False, server_default="")
+        )
+    connection = op.get_bind()
+    contacts = sa.table("contacts", sa.column("id", sa.Integer), sa.column("name", sa.String))
+    keys = sa.table("contacts", sa.column("id", sa.Integer), sa.column("name_key", sa.String))
+    rows = connection.execute(sa.select(contacts.c.id, contacts.c.name)).all()
+    for row in rows:
+        key = " ".join(row.name.casefold().split())[:200]
+        connection.execute(sa.update(keys).where(keys.c.id == row.id).values(name_key=key))
+    with op.batch_alter_table("contacts") as batch:
+        batch.alter_column("name_key", server_default=None)
+    op.create_index("ix_contacts_org_name_key", "contacts", ["organization_id", "name_key"])
     with op.batch_alter_table("leads") as batch:
         batch.add_column(sa.Column("close_date", sa.Date(), nullable=True))
         batch.add_column(sa.Column("lost_reason", sa.String(length=500), nullable=True))
@@ -76,6 +92,9 @@ def downgrade() -> None:
     with op.batch_alter_table("leads") as batch:
         batch.drop_column("lost_reason")
         batch.drop_column("close_date")
+    op.drop_index("ix_contacts_org_name_key", table_name="contacts")
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("name_key")
     for table in RECORD_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.drop_column("archived_at")
