@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from email.utils import parseaddr
 from importlib import resources
 
@@ -15,6 +16,21 @@ def normalize_email(value: str) -> str | None:
     if not at or not local or "." not in domain or " " in address or domain.startswith("."):
         return None
     return address
+
+
+def display_name(value: str) -> str:
+    """The name in "Bob Smith <bob@x.com>" ("" when there is none, or it is the address)."""
+    name, address = parseaddr(value.strip())
+    name = " ".join(name.split())
+    return "" if not name or name.lower() == address.lower() or "@" in name else name
+
+
+def name_from_address(address: str) -> str:
+    """A guess at a person's name from an address: "ana.lima@x" is "Ana Lima"; digits and
+    punctuation are no part of a name ("bobsmith1987@x" is "Bobsmith")."""
+    local = address.partition("@")[0].partition("+")[0]
+    words = re.split(r"[._\-\d]+", local)
+    return " ".join(word.capitalize() for word in words if word)
 
 
 def normalize_domain(value: str) -> str | None:

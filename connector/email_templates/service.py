@@ -22,7 +22,7 @@ from connector.email_templates.sandbox import (
     render_bounded,
     render_budget,
 )
-from connector.errors import Conflict, InvalidInput, NotFound
+from connector.errors import Conflict, InvalidInput, NotFound, ServiceError
 from connector.orgs.context import Ctx
 from connector.records.models import Company, Contact, RecordType
 from connector.records.refs import RecordRef
@@ -195,6 +195,26 @@ def list_templates(ctx: Ctx) -> list[EmailTemplate]:
         .order_by(EmailTemplate.name)
     )
     return list(ctx.session.scalars(query))
+
+
+def subject_previews(
+    ctx: Ctx, templates: list[EmailTemplate], ref: RecordRef | None
+) -> dict[int, str]:
+    """Each template's subject as it reads for the record (for no record, its placeholders
+    empty), for a picker to show instead of raw `{{ placeholders }}`. A subject that fails
+    to render for this record shows the template's name: the picker still lists it, and
+    rendering it for real says what is wrong."""
+    variables = template_variables(ctx, ref)
+    previews: dict[int, str] = {}
+    for template in templates:
+        try:
+            compiled = _compile(template.subject, False, "subject")
+            with render_budget():
+                subject = _render(compiled, "subject", variables)
+        except ServiceError:
+            subject = template.name
+        previews[template.id] = " ".join(subject.split()) or template.name
+    return previews
 
 
 def get_template(ctx: Ctx, template_id: int) -> EmailTemplate:

@@ -12,7 +12,7 @@ from sqlalchemy import Select, String, event, func, literal, or_, select, union_
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.activities.service import recent_activities
-from connector.addresses import domain_of, normalize_email
+from connector.addresses import display_name, domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
@@ -263,10 +263,12 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
     lookup with no address at all is bad input.
     """
     cleaned: list[str] = []
+    names: dict[str, str] = {}
     for raw in addresses:
         address = normalize_email(raw)
         if address is not None and address not in cleaned:
             cleaned.append(address)
+            names[address] = display_name(raw)
     if not cleaned:
         given = ", ".join(repr(address) for address in addresses[:5])
         raise InvalidInput(
@@ -293,6 +295,12 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         # store again (a hung Redis costs its 2 s timeout once, not once per address).
         log.warning("Lookup without the cache: %s", exc)
         answers += [_lookup_one(ctx, address) for address in cleaned[len(answers) :]]
+    # The name the sender gives ("Bob Smith <bobsmith1987@...>") is the best guess at a new
+    # contact's name. Put in after the cache: an answer is cached by address alone.
+    for answer in answers:
+        proposal, name = answer.get("proposal"), names.get(answer["email"])
+        if proposal and name:
+            answer["proposal"] = {**proposal, "name": name}
     return answers
 
 
@@ -370,6 +378,46 @@ def _search_queries(org_id: int, needle: str, types: Sequence[RecordType]) -> li
     return queries
 
 
+def _describe(ctx: Ctx, results: list[dict[str, Any]]) -> None:
+    """Say who or what each result is, so that two "Ana Lima"s can be told apart: a
+    contact's job, company and address, a company's domain, a lead's or a ticket's stage or
+    status and whom it is for. One query per type on the page, not one per result."""
+
+    def ids(kind: str) -> list[int]:
+        return [r["id"] for r in results if r["type"] == kind]
+
+    def loaded(model: Any, kind: str) -> dict[int, Any]:
+        wanted = ids(kind)
+        if not wanted:
+            return {}
+        return {r.id: r for r in ctx.session.scalars(select(model).where(model.id.in_(wanted)))}
+
+    contacts = loaded(Contact, "contact")
+    companies = loaded(Company, "company")
+    leads = loaded(Lead, "lead")
+    tickets = loaded(Ticket, "ticket")
+    for result in results:
+        record = {"contact": contacts, "company": companies, "lead": leads, "ticket": tickets}[
+            result["type"]
+        ].get(result["id"])
+        if record is None:
+            continue
+        parts: list[str | None]
+        if result["type"] == "contact":
+            company = _live(record.company)
+            job = " at ".join(p for p in (record.job_title, company and company.name) if p)
+            email = record.emails[0].email if record.emails else None
+            result["email"] = email
+            parts = [job, email]
+        elif result["type"] == "company":
+            parts = [", ".join(d.domain for d in record.domains[:2]) or record.website]
+        else:
+            state = record.stage if result["type"] == "lead" else record.status
+            whom = _live(record.contact) or _live(record.company)
+            parts = [str(state).capitalize(), whom.name if whom else None]
+        result["subtitle"] = " · ".join(p for p in parts if p)
+
+
 def search(
     ctx: Ctx,
     text: str,
@@ -388,11 +436,13 @@ def search(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
+    results = [
+        {"type": row.type, "id": row.id, "title": row.title, "subtitle": row.subtitle or ""}
+        for row in rows
+    ]
+    _describe(ctx, results)
     return {
-        "results": [
-            {"type": row.type, "id": row.id, "title": row.title, "subtitle": row.subtitle or ""}
-            for row in rows
-        ],
+        "results": results,
         "page": page,
         "per_page": per_page,
         "total": total,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from connector.addresses import (
     company_name_from_domain,
     domain_of,
+    name_from_address,
     normalize_domain,
     normalize_email,
 )
@@ -184,10 +185,8 @@ def proposed_company(ctx: Ctx, address: str) -> tuple[Company | None, str | None
 def propose_contact(ctx: Ctx, address: str, display_name: str = "") -> dict[str, Any]:
     """What "Create contact" prefills for a sender who is not in the records."""
     company, new_domain = proposed_company(ctx, address)
-    local = address.partition("@")[0]
-    guessed = " ".join(p.capitalize() for p in local.replace("_", ".").split(".") if p)
     return {
-        "name": display_name.strip() or guessed,
+        "name": display_name.strip() or name_from_address(address),
         "email": address,
         "company": {"id": company.id, "name": company.name} if company else None,
         "new_company": (

@@ -233,7 +233,8 @@ class LookupArgs(Schema):
         validate=validate.Length(min=1, max=50),
         metadata={
             "description": "One or more addresses (repeat the parameter), as a message's "
-            "headers give them; those that are no email address are left out of the results"
+            'headers give them ("Bob Smith <bob@x.com>": the name is what a new contact\'s '
+            "proposal takes); those that are no email address are left out of the results"
         },
     )
 
@@ -253,7 +254,13 @@ class SearchHitOut(Schema):
     type = fields.String()
     id = fields.Integer()
     title = fields.String()
-    subtitle = fields.String()
+    subtitle = fields.String(
+        metadata={
+            "description": "Who or what it is: a contact's job, company and address, a "
+            "company's domains, a lead's stage or a ticket's status and whom it is for"
+        }
+    )
+    email = fields.String(metadata={"description": "Contacts: their main address"})
 
 
 class SearchOut(Schema):

@@ -11,6 +11,7 @@ from connector.email_templates import service
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import Role
 from connector.records.refs import RecordRef
+from connector.records.service import get_record
 from connector.schemas import templates as schemas
 from connector.web.api.base import Blueprint
 from connector.web.auth import login_required
@@ -23,10 +24,26 @@ blp = Blueprint("templates", __name__, description="Email templates to reply wit
 class Templates(MethodView):
     decorators = [login_required]
 
-    @blp.response(200, schemas.TemplateOut(many=True))
-    def get(self) -> list[EmailTemplate]:
-        """The organization's templates, by name."""
-        return service.list_templates(service_ctx())
+    @blp.arguments(schemas.TemplateListArgs, location="query")
+    @blp.response(200, schemas.TemplateListOut(many=True))
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """The organization's templates, by name, each subject as it reads for the record."""
+        ctx = service_ctx()
+        ref = RecordRef.parse(args["record"]) if "record" in args else None
+        if ref is not None:
+            get_record(ctx.session, ctx.org_id, ref)  # 404 for none, or another's
+        templates = service.list_templates(ctx)
+        previews = service.subject_previews(ctx, templates, ref)
+        return [
+            {
+                "id": t.id,
+                "name": t.name,
+                "subject": t.subject,
+                "body_html": t.body_html,
+                "subject_preview": previews[t.id],
+            }
+            for t in templates
+        ]
 
     @blp.arguments(schemas.TemplateIn)
     @blp.response(201, schemas.TemplateOut)
