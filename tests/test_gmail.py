@@ -265,7 +265,7 @@ def test_homepage_lists_tasks_and_leads(addon) -> None:
     card = pushed(body)
     text = str(card)
     assert "Call Hank" in text and "Renewal" in text and "Overdue" in text
-    done = addon.call(find_action(card, "Call Hank"), message_id=None)
+    done = addon.call(find_action(card, "Call Hank/Done"), message_id=None)
     assert "Done: Call Hank" in done["renderActions"]["action"]["notification"]["text"]
     assert addon.caller.get("/api/v1/tasks").json == []
 
@@ -658,7 +658,8 @@ def test_compose_renders_for_whom_the_message_view_would_look_up(addon) -> None:
         json={"name": "Hello", "subject": "Hi", "body_html": "<p>Hi {{ contact.first_name }}</p>"},
     )
     recipients = [addon.user_email.upper(), "Hank Scorpio <Hank@Globex.test>"]
-    assert participants({"To": ", ".join(recipients)}, addon.user_email) == ["hank@globex.test"]
+    found = participants({"To": ", ".join(recipients)}, addon.user_email)
+    assert [person.address for person in found] == ["hank@globex.test"]
     picker = pushed(addon.trigger("compose", "draft-1", toRecipients=recipients))
     inserted = addon.call(find_action(picker, "Hello"))
     markup = inserted["renderActions"]["hostAppAction"]["gmailAction"]["updateDraftActionMarkup"]
@@ -860,11 +861,18 @@ def _template_picker(addon) -> dict:
     return pushed(addon.call(find_action(card, "Reply with template")))
 
 
+def send(addon, picker: dict) -> dict:
+    """The picker's Send, then the preview's: only the second one sends."""
+    preview = pushed(addon.call(find_action(picker, "Thanks/Send")))
+    assert preview["name"] == "reply-preview" and addon.gmail.sent == []
+    return addon.call(find_action(preview, "Send"))
+
+
 def test_send_now_refreshes_the_token_sends_in_thread_and_logs(addon, consented) -> None:
     idp, link = consented
     link(["openid", "https://www.googleapis.com/auth/gmail.send"])
     picker = _template_picker(addon)
-    body = addon.call(find_action(picker, "Thanks/Send"))
+    body = send(addon, picker)
     assert body["renderActions"]["action"]["notification"]["text"] == "Reply sent and logged."
     [sent] = addon.gmail.sent
     assert sent["threadId"] == "thread-1"
@@ -896,7 +904,7 @@ def test_send_now_goes_through_the_one_replies_service(addon, consented, monkeyp
 
     monkeypatch.setattr(service, "send_reply", spy)
     picker = _template_picker(addon)
-    body = addon.call(find_action(picker, "Thanks/Send"))
+    body = send(addon, picker)
     assert body["renderActions"]["action"]["notification"]["text"] == "Reply sent and logged."
     [(mailbox, kwargs)] = calls
     assert isinstance(mailbox, GmailMailbox)
@@ -913,7 +921,7 @@ def test_send_without_consent_offers_to_sign_in(addon, consented, situation) -> 
         link(["https://www.googleapis.com/auth/gmail.send"])
         idp.mode = "revoked"
     picker = _template_picker(addon)
-    card = pushed(addon.call(find_action(picker, "Thanks/Send")))
+    card = pushed(send(addon, picker))
     assert card["header"]["title"] == "Allow sending"
     [button] = card["sections"][0]["widgets"][1]["buttonList"]["buttons"]
     assert button["onClick"]["openLink"]["url"] == f"{PUBLIC_URL}/connect?scope=gmail.send"
@@ -925,7 +933,7 @@ def test_send_with_an_unanswered_send_is_unconfirmed_and_not_retried(addon, cons
     link(["openid", "https://www.googleapis.com/auth/gmail.send"])
     addon.gmail.send_fails_after_sending = True
     picker = _template_picker(addon)
-    body = addon.call(find_action(picker, "Thanks/Send"))
+    body = send(addon, picker)
     notice = body["renderActions"]["action"]["notification"]["text"]
     assert notice.startswith("Gmail did not confirm that the reply went out. Look in Sent")
     # Sent once, never again by a retry; and not logged as if it surely went.
@@ -949,7 +957,7 @@ def test_a_reply_sent_when_the_records_go_away_says_not_to_send_it_again(
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr(addon_module.activities, "log_email", gone)
-    body = addon.call(find_action(picker, "Thanks/Send"))
+    body = send(addon, picker)
     notice = body["renderActions"]["action"]["notification"]["text"]
     assert notice.startswith("Your reply was sent, but it could not be logged")
     assert "Do not send it again" in notice
@@ -961,7 +969,7 @@ def test_send_when_google_refuses_the_client_is_not_a_sign_in(addon, consented) 
     link(["openid", "https://www.googleapis.com/auth/gmail.send"])
     idp.mode = "client_error"
     picker = _template_picker(addon)
-    body = addon.call(find_action(picker, "Thanks/Send"))
+    body = send(addon, picker)
     assert "pushCard" not in body["renderActions"]["action"].get("navigations", [{}])[0]
     assert body["renderActions"]["action"]["notification"]["text"].startswith("Gmail could not")
     assert addon.gmail.sent == []
@@ -971,7 +979,7 @@ def test_send_when_google_refuses_the_client_is_not_a_sign_in(addon, consented) 
 
 XSS = '<img src=x onerror=alert(1)>"&'
 # Our own markup in formatted text; nothing else may open a tag there.
-OWN_TAGS = ("<b>", "</b>")
+OWN_TAGS = ("<b>", "</b>", "<br>", '<font color="#d93025">', "</font>")
 # Where Google renders formatted text (a small HTML subset): card.proto and the guides.
 FORMATTED = {"textParagraph": ("text",), "decoratedText": ("text", "topLabel", "bottomLabel")}
 # Widgets whose text Google documents as plain: record data is escaped there all the same.

@@ -319,7 +319,7 @@ def test_undo_a_completed_task(addon: Addon, hank: dict[str, Any]) -> None:
     task = {"title": "Call Hank", "record": {"type": "contact", "id": hank["id"]}}
     created = addon.caller.post("/api/v1/tasks", json=task)
     assert created.status_code == 201, created.json
-    body = addon.call(find_action(person(addon), "Call Hank"))
+    body = addon.call(find_action(person(addon), "Call Hank/Done"))
     assert notification(body) == "Done: Call Hank"
     updated = answer(body)["navigations"][0]["updateCard"]
     assert updated["name"] == "person"
@@ -338,7 +338,7 @@ def test_undo_a_completed_task(addon: Addon, hank: dict[str, Any]) -> None:
 def test_undo_from_the_homepage(addon: Addon) -> None:
     addon.caller.post("/api/v1/tasks", json={"title": "Call Hank", "due_date": "2020-01-01"})
     home = pushed(addon.trigger("homepage"))
-    body = addon.call(find_action(home, "Call Hank"), message_id=None)
+    body = addon.call(find_action(home, "Call Hank/Done"), message_id=None)
     updated = answer(body)["navigations"][0]["updateCard"]
     assert updated["name"] == "homepage"
     body = addon.call(find_action(updated, "Done: Call Hank/Undo"), message_id=None)

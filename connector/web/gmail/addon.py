@@ -11,7 +11,8 @@ import datetime as dt
 import email.utils
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from email import policy
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError
@@ -19,7 +20,7 @@ from marshmallow import Schema, ValidationError
 from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
-from connector.addresses import normalize_email
+from connector.addresses import name_from_address, normalize_email
 from connector.db import roll_back
 from connector.email_templates import service as templates
 from connector.errors import InvalidInput, PreconditionFailed, SentNotLogged
@@ -173,19 +174,35 @@ def homepage(request: AddonRequest) -> Response:
     return cards.push(homepage_card(request))
 
 
-def participants(headers: dict[str, str], user_email: str) -> list[str]:
-    """Everyone on the message but the user: From (and Reply-To), then To and Cc, each once.
+class Participant(NamedTuple):
+    """Someone on the message: the address, and the name the message gives ("" if none)."""
+
+    address: str
+    name: str
+
+    def for_lookup(self) -> str:
+        """ "Bob Smith" <bob@x>: lookup proposes the name for a new contact (quoted, so that
+        a comma or a quote in it stays part of the name)."""
+        if not self.name:
+            return self.address
+        return f'"{email.utils.quote(self.name)}" <{self.address}>'
+
+
+def participants(headers: dict[str, str], user_email: str) -> list[Participant]:
+    """Everyone on the message but the user: From (and Reply-To), then To and Cc, each once,
+    with the first name the message gives them.
 
     The one answer to "who on this message do we look up" for every Gmail path (the open
     message, a draft's recipients); the Outlook pane has its twin in static/outlook/item.js.
     """
-    addresses: list[str] = []
-    for name in ("From", "Reply-To", "To", "Cc"):
-        for _display, raw in email.utils.getaddresses([headers.get(name, "")]):
+    found: dict[str, str] = {}
+    for header in ("From", "Reply-To", "To", "Cc"):
+        for display, raw in email.utils.getaddresses([headers.get(header, "")]):
             address = normalize_email(raw) if raw else None
-            if address and address != user_email and address not in addresses:
-                addresses.append(address)
-    return addresses
+            if not address or address == user_email:
+                continue
+            found[address] = found.get(address) or " ".join(display.split())
+    return [Participant(address, name) for address, name in found.items()]
 
 
 def _logged_on(ctx: Ctx, message_id: str | None) -> list[str]:
@@ -204,7 +221,8 @@ def message(request: AddonRequest) -> Response:
     people = participants(metadata.headers, request.ctx.user.email)
     if not people:
         return homepage(request)
-    results = lookup.lookup(request.ctx, people)
+    # One lookup for everyone; with their names, for "Create contact" to propose.
+    results = lookup.lookup(request.ctx, [person.for_lookup() for person in people])
     if len(results) > 1:
         return cards.push(cards.picker_card(results, request.act))
     return cards.push(_person(request, results[0], metadata.headers.get("Message-ID")))
@@ -228,32 +246,41 @@ def _person(
 
 
 def compose(request: AddonRequest) -> Response:
-    found = templates.list_templates(request.ctx)
     recipients = (request.event.get("gmail") or {}).get("toRecipients") or []
     people = participants({"To": ", ".join(recipients)}, request.ctx.user.email)
+    address = people[0].address if people else ""
     return cards.push(
         cards.template_picker_card(
-            [_template_dict(t) for t in found],
+            _templates_for(request, address),
             request.act,
             name="compose",
             compose=True,
-            email=people[0] if people else "",
+            email=address,
         )
     )
 
 
-def _template_dict(template: Any) -> dict[str, Any]:
-    return {"id": template.id, "name": template.name, "subject": template.subject}
+def _templates_for(request: AddonRequest, address: str) -> list[dict[str, Any]]:
+    """The templates as a picker lists them: each subject as it reads for the contact of
+    `address` (rendered only here, when a picker opens, never for the person card)."""
+    ctx = request.ctx
+    found = templates.list_templates(ctx)
+    if not found:
+        return []
+    previews = templates.subject_previews(ctx, found, replies.contact_record(ctx, address))
+    return [{"id": t.id, "name": t.name, "subject": previews[t.id]} for t in found]
 
 
 # Callbacks --------------------------------------------------------------------------
 
 
 def _one(request: AddonRequest) -> dict[str, Any]:
+    """The person of the state's address (with the name the message gave them, if any)."""
     address = normalize_email(str(request.state.get("email", "")))
     if address is None:
         raise InvalidInput("That address is not valid.")
-    return lookup.lookup(request.ctx, [address])[0]
+    person = Participant(address, str(request.state.get("name") or ""))
+    return lookup.lookup(request.ctx, [person.for_lookup()])[0]
 
 
 def _message_id(request: AddonRequest) -> str | None:
@@ -271,9 +298,11 @@ def _record_card(
     ref: RecordRef,
     email: str | None = None,
     banner: list[cards.Widget] | None = None,
+    name: str = "",
 ) -> cards.Card:
     """The card of a record: a lead's or a ticket's own, or the person card of a contact
-    or company. `email`: the address the person card was opened for, while it is theirs."""
+    or company. `email`: the address the person card was opened for, while it is theirs;
+    on a company's card, the sender "Create contact" is for (`name`: the name to propose)."""
     card_data = lookup.record_card(request.ctx, ref)
     if ref.type.value in ("lead", "ticket"):
         build = cards.lead_card if ref.type.value == "lead" else cards.ticket_card
@@ -291,13 +320,24 @@ def _record_card(
         address = email
     else:
         address = addresses[0] if addresses else ", ".join((company or {}).get("domains", []))
-    result = {**card_data, "email": address, "free_mail": False, "proposal": None}
+    proposal = None
+    sender = normalize_email(address) if company and not contact else None
+    if company and sender:
+        # The company's card, shown again for its sender: "Create contact" stays, from what
+        # the card already holds (no query).
+        proposal = {
+            "name": name or name_from_address(sender),
+            "email": sender,
+            "company": {"id": company["id"], "name": company["name"]},
+            "new_company": None,
+        }
+    result = {**card_data, "email": address, "free_mail": False, "proposal": proposal}
     return _person(request, result, _message_id(request), banner)
 
 
 def open_record(request: AddonRequest) -> Response:
     ref = RecordRef.of(request.state["type"], request.state["id"])
-    return cards.render(push_card=_record_card(request, ref))
+    return cards.render(push_card=_record_card(request, ref, request.state.get("email")))
 
 
 def search(request: AddonRequest) -> Response:
@@ -305,9 +345,35 @@ def search(request: AddonRequest) -> Response:
     if len(query) < 2:
         return cards.render(notification="Type at least two characters to search.")
     found = lookup.search(request.ctx, query, per_page=30)
+    # Nothing found: "Create contact" prefills the address searched for, else the name.
+    address = normalize_email(query)
+    new_contact = {"email": address} if address else {"name": " ".join(query.split())}
     return cards.render(
-        push_card=cards.search_results_card(query, found["results"], found["total"], request.act)
+        push_card=cards.search_results_card(
+            query, found["results"], found["total"], request.act, new_contact
+        )
     )
+
+
+def new_contact_form(request: AddonRequest) -> Response:
+    """ "Create contact" from a search that found no one: the form, prefilled as lookup
+    proposes for the address (its company), or with the name searched for."""
+    address = normalize_email(str(request.state.get("email") or ""))
+    if address is None:
+        name = str(request.state.get("name") or "")
+        proposal = {"name": name, "email": "", "company": None, "new_company": None}
+        return cards.render(push_card=cards.contact_create_card(proposal, request.act))
+    result = lookup.lookup(request.ctx, [address])[0]
+    if result.get("contact") or result.get("archived_contact"):
+        # Theirs already (or an archived contact's, which a new contact cannot take).
+        return cards.render(push_card=_person(request, result, _message_id(request)))
+    proposal = {**(result.get("proposal") or {}), "email": address}
+    return cards.render(push_card=cards.contact_create_card(proposal, request.act))
+
+
+def cancel(request: AddonRequest) -> Response:
+    """A form's Cancel: back to the card below, nothing written."""
+    return cards.render(pop=True)
 
 
 def _card_here(request: AddonRequest, banner: list[cards.Widget] | None = None) -> cards.Card:
@@ -317,7 +383,7 @@ def _card_here(request: AddonRequest, banner: list[cards.Widget] | None = None) 
     if not here:
         return homepage_card(request, banner)
     ref = RecordRef.of(here["type"], here["id"])
-    return _record_card(request, ref, here.get("email"), banner)
+    return _record_card(request, ref, here.get("email"), banner, str(here.get("name") or ""))
 
 
 def _changed_meanwhile(request: AddonRequest) -> Response:
@@ -556,10 +622,19 @@ def create_ticket(request: AddonRequest) -> Response:
     )
 
 
+def _here_or_record(request: AddonRequest) -> dict[str, Any]:
+    """The card a form was opened from, or the record's own card."""
+    return request.state.get("on") or {"type": request.state["type"], "id": request.state["id"]}
+
+
 def task_form(request: AddonRequest) -> Response:
     return cards.render(
         push_card=cards.task_form_card(
-            request.state["type"], int(request.state["id"]), request.act, request.today
+            request.state["type"],
+            int(request.state["id"]),
+            request.act,
+            request.today,
+            _here_or_record(request),
         )
     )
 
@@ -576,12 +651,23 @@ def create_task(request: AddonRequest) -> Response:
     ref = RecordRef.from_json(record)
     task = records.create_task(request.ctx, record=ref, **fields)
     request.ctx.session.commit()
-    return cards.render(notification=f"Task created: {task.title}", pop=True)
+    return _shown_again(request, f"Task created: {task.title}")
+
+
+def _shown_again(request: AddonRequest, text: str) -> Response:
+    """The form closed, and the card it was opened from shown afresh with what was just
+    added on it (the task in Open tasks, the note in Recent activity)."""
+    request.state["on"] = _here_or_record(request)
+    return cards.render(
+        notification=text, pop=True, update_card=_card_here(request, cards.banner(text))
+    )
 
 
 def note_form(request: AddonRequest) -> Response:
     return cards.render(
-        push_card=cards.note_form_card(request.state["type"], int(request.state["id"]), request.act)
+        push_card=cards.note_form_card(
+            request.state["type"], int(request.state["id"]), request.act, _here_or_record(request)
+        )
     )
 
 
@@ -594,7 +680,7 @@ def add_note(request: AddonRequest) -> Response:
     refs = [RecordRef.from_json(r) for r in fields["records"]]
     activities.add_note(request.ctx, fields["body"], refs, fields["subject"])
     request.ctx.session.commit()
-    return cards.render(notification="Note added.", pop=True)
+    return _shown_again(request, "Note added.")
 
 
 def create_contact(request: AddonRequest) -> Response:
@@ -622,10 +708,10 @@ def create_contact(request: AddonRequest) -> Response:
 
 
 def template_picker(request: AddonRequest) -> Response:
-    found = templates.list_templates(request.ctx)
+    address = normalize_email(str(request.state.get("email", ""))) or ""
     return cards.render(
         push_card=cards.template_picker_card(
-            [_template_dict(t) for t in found],
+            _templates_for(request, address),
             request.act,
             name="templates",
             email=request.state.get("email", ""),
@@ -650,8 +736,37 @@ def reply_with_template(request: AddonRequest) -> Response:
     return cards.open_draft(draft)
 
 
+def preview_reply(request: AddonRequest) -> Response:
+    """The reply "Send" would send, shown first: to whom, its subject, its text, rendered
+    for the contact; nothing goes out until the preview's own Send."""
+    if request.message is None:
+        raise InvalidInput("Open an email to reply to.")
+    metadata = request.client().metadata(request.message.message_id)
+    address = str(request.state.get("email", ""))
+    rendered = _render_for(request, address)
+    # The reply as sending builds it (sending.build_reply): its To and Subject are the
+    # ones that will go out, not a second guess at them.
+    raw = build_reply(
+        metadata.headers,
+        request.ctx.user.email,
+        Reply(rendered["body_html"], rendered["body_text"]),
+    )
+    reply = email.message_from_bytes(raw, policy=policy.default)
+    return cards.render(
+        push_card=cards.reply_preview_card(
+            str(reply["To"] or ""),
+            str(reply["Subject"] or ""),
+            rendered["body_text"],
+            int(request.state["template_id"]),
+            address,
+            request.act,
+        )
+    )
+
+
 def send_with_template(request: AddonRequest) -> Response:
-    """Send the rendered reply now, from the user's Gmail, and log it on the contact."""
+    """Send the rendered reply now, from the user's Gmail, and log it on the contact: the
+    preview's Send. Back past the preview and the picker to the card they came from."""
     if request.message is None or request.mailbox is None:
         raise InvalidInput("Open an email to reply to.")
     ctx = request.ctx
@@ -669,9 +784,9 @@ def send_with_template(request: AddonRequest) -> Response:
     except SentNotLogged as exc:
         # Sent: the one thing the user must not do now is send it again.
         roll_back(ctx.session)
-        return cards.render(notification=exc.message, pop=True)
+        return cards.render(notification=exc.message, pop=2)
     logged = result["activity_id"] is not None
-    return cards.render(notification="Reply sent" + (" and logged." if logged else "."), pop=True)
+    return cards.render(notification="Reply sent" + (" and logged." if logged else "."), pop=2)
 
 
 def insert_template(request: AddonRequest) -> Response:
@@ -702,6 +817,8 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         open_person,
         open_record,
         search,
+        new_contact_form,
+        cancel,
         complete_task,
         undo_task,
         contact_form,
@@ -722,6 +839,7 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         create_contact,
         template_picker,
         reply_with_template,
+        preview_reply,
         insert_template,
         send_with_template,
         universal_search,

@@ -96,7 +96,7 @@ def buttons(*items: dict[str, Any]) -> Widget:
     return {"buttonList": {"buttons": list(items)}}
 
 
-def action(act: Act, name: str, **state: Any) -> dict[str, Any]:
+def action(act: Act, name: str, /, **state: Any) -> dict[str, Any]:
     return {"action": act(name, **state)}
 
 
@@ -203,13 +203,28 @@ def _lead_line(lead: dict[str, Any]) -> str:
     return f"{lead['stage'].capitalize()}" + (f" · {revenue}" if revenue else "")
 
 
+# Google's red for errors: an overdue task stands out from the others in the list.
+OVERDUE_COLOR = "#d93025"
+
+
+def _day(date: dt.date) -> str:
+    return f"{date.day} {date:%b}"
+
+
 def _due(task: dict[str, Any], today: dt.date) -> str:
+    """When a task is due, from its due_date and the reader's today (no query): an overdue
+    one in red, "Overdue · due 3 Nov"."""
     if not task.get("due_date"):
         return "No due date"
     due = dt.date.fromisoformat(task["due_date"])
     if due < today:
-        return f"Overdue since {due:%b %d}"
-    return "Due today" if due == today else f"Due {due:%b %d}"
+        return Markup('<font color="{}">Overdue · due {}</font>').format(OVERDUE_COLOR, _day(due))
+    return "Due today" if due == today else f"Due {_day(due)}"
+
+
+def cancel(act: Act) -> dict[str, Any]:
+    """A form's way back: the card below again, nothing written."""
+    return button("Cancel", action(act, "cancel"))
 
 
 # Cards ------------------------------------------------------------------------------
@@ -264,7 +279,7 @@ def homepage_card(
         [
             section(banner),
             search_section(act),
-            section(task_widgets, "Your tasks due soon (click to mark done)"),
+            section(task_widgets, "Your tasks due soon"),
             section(lead_widgets, "Your recent leads"),
         ],
         subtitle=f"Hello, {user_name}",
@@ -295,7 +310,13 @@ def picker_card(results: Sequence[dict[str, Any]], act: Act) -> Card:
                 top=result["email"] if contact else "",
                 bottom=bottom,
                 icon="PERSON",
-                on_click=action(act, "open_person", email=result["email"]),
+                # The name the message gives, for "Create contact" on the person's card.
+                on_click=action(
+                    act,
+                    "open_person",
+                    email=result["email"],
+                    name=(result.get("proposal") or {}).get("name", ""),
+                ),
             )
         )
     return card("In this conversation", [section(widgets)], name="picker")
@@ -324,8 +345,12 @@ def person_card(
     else:
         assert company is not None  # one of the two is there (the return above)
         record, title = ("company", company["id"]), company["name"]
-    # The card the buttons below are on, to show again after they changed something.
+    proposal = None if contact else result.get("proposal")
+    # The card the buttons below are on, to show again after they changed something (with
+    # the name to propose for a new contact, on a company's card).
     here = {"type": record[0], "id": record[1], "email": result["email"]}
+    if proposal:
+        here["name"] = proposal.get("name", "")
     details: list[Widget] = []
     if contact:
         details.append(decorated(result["email"], top="Email", icon="EMAIL"))
@@ -355,8 +380,8 @@ def person_card(
             button("Create ticket", action(act, "ticket_form", email=result["email"])),
         ),
         buttons(
-            button("Create task", action(act, "task_form", type=record[0], id=record[1])),
-            button("Add note", action(act, "note_form", type=record[0], id=record[1])),
+            button("Create task", action(act, "task_form", type=record[0], id=record[1], on=here)),
+            button("Add note", action(act, "note_form", type=record[0], id=record[1], on=here)),
             button("Reply with template", action(act, "template_picker", email=result["email"])),
         ),
         buttons(
@@ -378,6 +403,7 @@ def person_card(
         [
             section(banner),
             section(details),
+            section(new_contact_widgets(proposal, result["email"], act) if proposal else []),
             section(duplicates),
             section(actions),
             section(lead_rows(result.get("leads", []), act, here), "Open leads", collapsible=True),
@@ -471,13 +497,14 @@ def ticket_rows(tickets: Sequence[dict[str, Any]], act: Act, here: dict[str, Any
 def task_rows(
     tasks: Sequence[dict[str, Any]], act: Act, here: dict[str, Any] | None, today: dt.date
 ) -> list[Widget]:
-    """Open tasks; a click marks one done (`here`: the card to show again, None: home)."""
+    """Open tasks; "Done" marks one done, and the card it answers offers Undo (`here`: the
+    card to show again, None: home). The title is no button: reading is not completing."""
     return [
         decorated(
             t["title"],
             bottom=_due(t, today),
             icon="CLOCK",
-            on_click=action(act, "complete_task", task_id=t["id"], on=here),
+            end_button=button("Done", action(act, "complete_task", task_id=t["id"], on=here)),
         )
         for t in tasks[:MAX_LISTED]
     ]
@@ -545,9 +572,10 @@ def _record_buttons(
     record_url: Callable[[str, int], str],
 ) -> Widget:
     contact = data.get("contact")
+    here = {"type": kind, "id": record_id}
     links = [
-        button("Create task", action(act, "task_form", type=kind, id=record_id)),
-        button("Add note", action(act, "note_form", type=kind, id=record_id)),
+        button("Create task", action(act, "task_form", type=kind, id=record_id, on=here)),
+        button("Add note", action(act, "note_form", type=kind, id=record_id, on=here)),
     ]
     if contact:
         links.append(
@@ -588,7 +616,8 @@ def lead_card(
             button(
                 "Save stage",
                 action(act, "change_stage", id=lead["id"], version=lead["version"], on=here),
-            )
+            ),
+            cancel(act),
         ),
     ]
     return card(
@@ -691,7 +720,8 @@ def contact_form_card(
                             version=contact["version"],
                             on=here,
                         ),
-                    )
+                    ),
+                    cancel(act),
                 ),
             ]
         )
@@ -713,13 +743,29 @@ def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
             subtitle=result["email"],
             name="archived",
         )
-    proposal = result.get("proposal") or {}
+    widgets = [
+        text(Markup("<b>{}</b> is not in your records.").format(result["email"])),
+        *new_contact_widgets(result.get("proposal") or {}, result["email"], act),
+    ]
+    return card(
+        "Not in your records",
+        [section(widgets), search_section(act)],
+        subtitle=result["email"],
+        name="unknown",
+    )
+
+
+def new_contact_widgets(
+    proposal: Mapping[str, Any], email: str, act: Act, *, extra: Sequence[dict[str, Any]] = ()
+) -> list[Widget]:
+    """ "Create contact", prefilled from lookup's `proposal`: the name (the sender's display
+    name, else a guess from the address), the address, and the company it joins (a known
+    one, or a new one of the domain). `extra`: more buttons beside it (a form's Cancel)."""
     company = proposal.get("company")
     new_company = proposal.get("new_company")
     widgets: list[Widget] = [
-        text(Markup("<b>{}</b> is not in your records.").format(result["email"])),
         text_input("name", "Name", proposal.get("name", "")),
-        text_input("email", "Email", result["email"]),
+        text_input("email", "Email", email),
     ]
     if company:
         widgets.append(decorated(company["name"], top="Company", icon="STORE"))
@@ -735,14 +781,23 @@ def unknown_sender_card(result: dict[str, Any], act: Act) -> Card:
                     company_id=company["id"] if company else None,
                     domain=new_company["domain"] if new_company else None,
                 ),
-            )
+            ),
+            *extra,
         )
     )
+    return widgets
+
+
+def contact_create_card(proposal: Mapping[str, Any], act: Act) -> Card:
+    """A new contact from scratch (a search that found no one): the form, with Cancel."""
     return card(
-        "Not in your records",
-        [section(widgets), search_section(act)],
-        subtitle=result["email"],
-        name="unknown",
+        "Create contact",
+        [
+            section(
+                new_contact_widgets(proposal, proposal.get("email", ""), act, extra=[cancel(act)])
+            )
+        ],
+        name="contact-create",
     )
 
 
@@ -751,11 +806,17 @@ def search_results_card(
     results: Sequence[dict[str, Any]],
     total: int,
     act: Act,
+    new_contact: Mapping[str, str] | None = None,
 ) -> Card:
+    """Search results, each saying who or what it is (search's `subtitle`); a click opens
+    its card (a contact's, the person card). `new_contact`: what "Create contact" prefills
+    when nothing matched ({"name": ...} or {"email": ...})."""
     groups: dict[str, list[Widget]] = {}
     for hit in results:
-        # Every kind has its card here; each card links to the record's page.
-        on_click = action(act, "open_record", type=hit["type"], id=hit["id"])
+        # Every kind has its card here; each card links to the record's page. A contact's
+        # card shows the address it was found by.
+        where = {"email": hit["email"]} if hit["type"] == "contact" and hit.get("email") else {}
+        on_click = action(act, "open_record", type=hit["type"], id=hit["id"], **where)
         groups.setdefault(hit["type"], []).append(
             decorated(hit["title"], bottom=hit["subtitle"], on_click=on_click)
         )
@@ -763,7 +824,15 @@ def search_results_card(
     sections = [search_section(act, query)]
     sections += [section(widgets, titles[kind]) for kind, widgets in groups.items()]
     if query and not results:
-        sections.append(section([text(f"Nothing matches “{query}”.")]))
+        create = action(act, "new_contact_form", **(new_contact or {}))
+        sections.append(
+            section(
+                [
+                    text(f"Nothing matches “{query}”."),
+                    buttons(button("Create contact", create)),
+                ]
+            )
+        )
     return card("Search", sections, subtitle=f"{total} found", name="search")
 
 
@@ -793,7 +862,10 @@ def log_form_card(result: dict[str, Any], act: Act) -> Card:
             section(
                 [
                     checkboxes("records", "Log this email on", items[: MAX_LISTED * 3]),
-                    buttons(button("Log email", action(act, "log_email", email=result["email"]))),
+                    buttons(
+                        button("Log email", action(act, "log_email", email=result["email"])),
+                        cancel(act),
+                    ),
                 ]
             )
         ],
@@ -814,7 +886,9 @@ def lead_form_card(subject: str, email: str, act: Act, *, ticket: bool = False) 
                 [("Normal", "normal"), ("High", "high"), ("Urgent", "urgent"), ("Low", "low")],
             )
         )
-    widgets.append(buttons(button(f"Create {kind}", action(act, f"create_{kind}", email=email))))
+    widgets.append(
+        buttons(button(f"Create {kind}", action(act, f"create_{kind}", email=email)), cancel(act))
+    )
     return card(
         f"Create {kind}",
         [section(widgets)],
@@ -823,7 +897,10 @@ def lead_form_card(subject: str, email: str, act: Act, *, ticket: bool = False) 
     )
 
 
-def task_form_card(record_type: str, record_id: int, act: Act, today: dt.date) -> Card:
+def task_form_card(
+    record_type: str, record_id: int, act: Act, today: dt.date, here: Mapping[str, Any]
+) -> Card:
+    """`here`: the card the task is created from, shown again with the task on it."""
     return card(
         "Create task",
         [
@@ -834,8 +911,9 @@ def task_form_card(record_type: str, record_id: int, act: Act, today: dt.date) -
                     buttons(
                         button(
                             "Create task",
-                            action(act, "create_task", type=record_type, id=record_id),
-                        )
+                            action(act, "create_task", type=record_type, id=record_id, on=here),
+                        ),
+                        cancel(act),
                     ),
                 ]
             )
@@ -844,7 +922,8 @@ def task_form_card(record_type: str, record_id: int, act: Act, today: dt.date) -
     )
 
 
-def note_form_card(record_type: str, record_id: int, act: Act) -> Card:
+def note_form_card(record_type: str, record_id: int, act: Act, here: Mapping[str, Any]) -> Card:
+    """`here`: the card the note is added from, shown again with the note on it."""
     return card(
         "Add note",
         [
@@ -852,7 +931,11 @@ def note_form_card(record_type: str, record_id: int, act: Act) -> Card:
                 [
                     text_input("body", "Note", multiline=True),
                     buttons(
-                        button("Add note", action(act, "add_note", type=record_type, id=record_id))
+                        button(
+                            "Add note",
+                            action(act, "add_note", type=record_type, id=record_id, on=here),
+                        ),
+                        cancel(act),
                     ),
                 ]
             )
@@ -869,8 +952,10 @@ def template_picker_card(
     compose: bool = False,
     email: str = "",
 ) -> Card:
+    """Templates to reply with (a click: a draft; Send: a preview first) or, in a draft, to
+    insert. Each `subject` as it reads for the record (subject_previews), not `{{ }}`."""
     action_name = "insert_template" if compose else "reply_with_template"
-    widgets = [
+    widgets: list[Widget] = [
         decorated(
             t["name"],
             bottom=t["subject"] + ("" if compose else " · click for a draft"),
@@ -878,16 +963,57 @@ def template_picker_card(
             on_click=action(act, action_name, template_id=t["id"], email=email),
             end_button=None
             if compose
-            else button(
-                "Send", action(act, "send_with_template", template_id=t["id"], email=email)
-            ),
+            else button("Send", action(act, "preview_reply", template_id=t["id"], email=email)),
         )
-        for t in templates[: MAX_WIDGETS - 1]
+        for t in templates[: MAX_WIDGETS - 2]
     ] or [text("No templates yet: an admin can add them.")]
+    if not compose:
+        # A draft's picker is the compose window's first card: nothing to go back to.
+        widgets.append(buttons(cancel(act)))
     return card(
         "Reply with a template" if not compose else "Insert a template",
         [section(widgets)],
         name=name,
+    )
+
+
+# The most of a reply's text a preview shows: enough to read it, within what a card holds.
+PREVIEW_CHARACTERS = 4000
+
+
+def reply_preview_card(
+    to: str, subject: str, body_text: str, template_id: int, email: str, act: Act
+) -> Card:
+    """The reply as it will go out (rendered for the record), before anything is sent:
+    only its Send sends."""
+    body = body_text.strip()
+    if len(body) > PREVIEW_CHARACTERS:
+        body = body[:PREVIEW_CHARACTERS].rstrip() + " …"
+    return card(
+        "Send this reply?",
+        [
+            section(
+                [
+                    decorated(to, top="To", icon="EMAIL"),
+                    decorated(subject, top="Subject"),
+                ]
+            ),
+            # Its lines as lines: each escaped, joined by our own <br>.
+            section([text(Markup("<br>").join(body.splitlines()) or "(No text)")], "Message"),
+            section(
+                [
+                    buttons(
+                        button(
+                            "Send",
+                            action(act, "send_with_template", template_id=template_id, email=email),
+                        ),
+                        cancel(act),
+                    )
+                ]
+            ),
+        ],
+        subtitle="Nothing is sent until you press Send",
+        name="reply-preview",
     )
 
 
@@ -939,12 +1065,11 @@ def render(
     push_card: Card | None = None,
     update_card: Card | None = None,
     notification: str = "",
-    pop: bool = False,
+    pop: int = 0,
 ) -> dict[str, Any]:
-    """A callback's answer: Google rejects a bare `action` there."""
-    navigations: list[dict[str, Any]] = []
-    if pop:
-        navigations.append({"popCard": True})
+    """A callback's answer: Google rejects a bare `action` there. `pop`: how many cards to
+    go back first (True: one), each a navigation of its own, as Google runs them in order."""
+    navigations: list[dict[str, Any]] = [{"popCard": True} for _ in range(int(pop))]
     if push_card is not None:
         navigations.append({"pushCard": push_card})
     if update_card is not None:
