@@ -664,6 +664,15 @@
       h("p", { class: "muted", text: found.total + " found for “" + query + "”" }), ...sections, create);
   }
 
+  /* The screen on show, drawn afresh later: the card of `current` by `reload` (refresh
+   * reads state.current, which a search's cards change meanwhile). */
+  function returnTo(current, reload) {
+    return function () {
+      state.current = current;
+      return (reload || load)();
+    };
+  }
+
   /* A contact's or a company's card, as the API gives it, opened from a search (or just
    * created from one): drawn afresh from the record, not from a lookup by address. */
   async function openFromSearch(type, id, fromSearch) {
@@ -1078,7 +1087,7 @@
       event.preventDefault();
       const query = document.getElementById("search-input").value.trim();
       if (query.length < 2) return;
-      const back = state.search ? state.search.back : state.reload || load;
+      const back = state.search ? state.search.back : returnTo(state.current, state.reload);
       const work = function () { return search(query, back); };
       work().catch(function (e) { reportError(e, work); });
     });
