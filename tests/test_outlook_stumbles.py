@@ -2,20 +2,24 @@
 (Debian's chromium, driven by Playwright) against the running service, with the Office mock
 of tests/test_outlook_taskpane.py: a new person at a known company, the sender's display
 name, overdue tasks, template previews, what a new task or note shows, search, errors in
-words with "Try again", Cancel on every form, and Office's dark theme."""
+words with "Try again", Cancel on every form, and Office's dark theme; and the pictures
+of the pane in docs/screenshots/ that docs/add-ins.md shows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
 from tests.fakes.servers import serve
-from tests.helpers import create_company, create_contact, create_lead
-from tests.test_outlook_taskpane import OFFICE_MOCK, item, wait_for_replies
+from tests.helpers import create_company, create_contact, create_lead, email_json
+from tests.test_outlook_taskpane import ARTIFACTS, OFFICE_MOCK, item, wait_for_replies
 
 Page = Any
 
@@ -508,3 +512,97 @@ def test_without_an_office_theme_the_system_scheme_decides(open_pane, caller) ->
     create_contact(caller)
     assert colours(open_pane(scheme="dark")) == (None, "rgb(31, 31, 31)")
     assert colours(open_pane(scheme="light")) == (None, "rgb(255, 255, 255)")
+
+
+# 11. Screenshots of the pane, for docs/add-ins.md ---------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# The browser's "now" and every time the service stamps (history, notes) are fixed, so that
+# the pictures come out the same run after run: an admin's page should not change for a clock.
+FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})?")
+
+
+def fixed_times(page: Page) -> None:
+    page.clock.set_fixed_time(FIXED_NOW)
+
+    def answer(route: Any) -> None:
+        if route.request.method != "GET":
+            return route.fallback()
+        response = route.fetch()
+        body = STAMP.sub("2026-11-23T14:30:00+00:00", response.text())
+        return route.fulfill(response=response, body=body)
+
+    page.route("**/api/v1/**", answer)
+
+
+def people_for_the_pictures(caller: Any) -> None:
+    """Fixed names and dates: the card of Hank Scorpio with a lead, a ticket, tasks (one
+    overdue on FIXED_NOW), a logged email, a note and his history."""
+    create_company(caller)
+    hank = create_contact(caller, "Hank Scorpio", ["hank@globex.test"], job_title="CEO")
+    record = {"type": "contact", "id": hank["id"]}
+    caller.patch(
+        f"/api/v1/contacts/{hank['id']}",
+        json={"phone": "+1 555 0100", "job_title": "Chief Executive"},
+        headers={"If-Match": '"1"'},
+    )
+    lead = create_lead(caller, contact_id=hank["id"], title="50 seats for Globex")
+    caller.patch(
+        f"/api/v1/leads/{lead['id']}",
+        json={"stage": "qualified", "expected_revenue": "12000"},
+        headers={"If-Match": '"1"'},
+    )
+    response = caller.post(
+        "/api/v1/tickets",
+        json={"subject": "Invoice 1042 is wrong", "priority": "high", "contact_id": hank["id"]},
+    )
+    assert response.status_code == 201, response.json
+    for title, due in (("Send the quote", "2026-11-20"), ("Call back about seats", "2026-12-01")):
+        response = caller.post(
+            "/api/v1/tasks", json={"title": title, "due_date": due, "record": record}
+        )
+        assert response.status_code == 201, response.json
+    response = caller.post("/api/v1/emails", json=email_json([record]))
+    assert response.status_code in (200, 201), response.json
+    response = caller.post(
+        "/api/v1/notes", json={"body": "Prefers calls after 3pm", "records": [record]}
+    )
+    assert response.status_code == 201, response.json
+
+
+def shoot(page: Page, name: str, backend: str) -> None:
+    # Written by one backend's run (the same pictures either way); the other keeps its own
+    # under test-artifacts/, for a look when something differs.
+    target = SCREENSHOTS if backend == "sqlite" else ARTIFACTS / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    page.locator("#toast").evaluate("(toast) => { toast.hidden = true; }")
+    page.screenshot(path=str(target / f"{name}.png"), full_page=True, animations="disabled")
+
+
+@pytest.mark.parametrize("shade", ["light", "dark"])
+def test_screenshots_of_the_pane(open_pane, caller, backend, shade) -> None:
+    """(Re)writes docs/screenshots/*.png: a person's card, an unknown sender, a form. The
+    bytes may differ from the committed ones (fonts, Chromium): that fails nothing."""
+    people_for_the_pictures(caller)
+    theme = DARK_THEME if shade == "dark" else LIGHT_THEME
+
+    page = open_pane(item(), theme=theme, route=fixed_times)
+    page.get_by_role("heading", name="Hank Scorpio").wait_for()
+    section(page, "History").wait_for()
+    assert page.locator(".overdue-label").count() == 1
+    shoot(page, f"person-card-{shade}", backend)
+
+    page.get_by_role("button", name="Create task").click()
+    form = page.get_by_role("form", name="Create task")
+    form.get_by_label("Title").fill("Send the signed contract")
+    form.get_by_label("Due").fill("2026-11-27")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shoot(page, f"create-task-{shade}", backend)
+
+    stranger = open_pane(
+        sender("Bob Smith", "bobsmith1987@gmail.com"), theme=theme, route=fixed_times
+    )
+    stranger.get_by_role("heading", name="Not in your records").wait_for()
+    assert stranger.get_by_label("Name").input_value() == "Bob Smith"
+    shoot(stranger, f"unknown-sender-{shade}", backend)
