@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -606,3 +608,32 @@ def test_screenshots_of_the_pane(open_pane, caller, backend, shade) -> None:
     stranger.get_by_role("heading", name="Not in your records").wait_for()
     assert stranger.get_by_label("Name").input_value() == "Bob Smith"
     shoot(stranger, f"unknown-sender-{shade}", backend)
+
+
+# An expired "Open in the connector" link, in a browser -----------------------------------
+
+
+def test_an_expired_record_link_shows_a_page_in_words(app, caller, browser) -> None:
+    from connector.records.models import RecordType
+    from connector.records.refs import RecordRef
+    from connector.web.record_links import LINK_MAX_AGE_SECONDS, record_link
+
+    hank = create_contact(caller)
+    me = caller.get("/api/v1/me").json
+    signed_at = time.time() - LINK_MAX_AGE_SECONDS - 24 * 3600  # 8 days ago
+    with serve(app) as base:
+        with mock.patch("itsdangerous.timed.time.time", return_value=signed_at):
+            link = record_link(
+                base, app.config["SECRET_KEY"], me["id"], RecordRef(RecordType.CONTACT, hank["id"])
+            )
+        context = browser.new_context(viewport={"width": 800, "height": 600})
+        try:
+            page = context.new_page()
+            response = page.goto(link)
+            assert response is not None and response.status == 403
+            assert response.headers["content-type"].startswith("text/html")
+            body = page.locator("body").inner_text()
+            assert "This link is not valid any more" in body
+            assert '"message"' not in body and "{" not in body
+        finally:
+            context.close()
