@@ -59,12 +59,16 @@ OFFICE_MOCK = """
   }
   window.__replies = [];
   window.__itemChanged = [];
+  window.__themeChanged = [];
   window.Office = {
     CoercionType: { Html: "html", Text: "text" },
     EventType: { ItemChanged: "olkItemSelectedChanged",
-                 DialogMessageReceived: "dialogMessageReceived" },
+                 DialogMessageReceived: "dialogMessageReceived",
+                 OfficeThemeChanged: "officeThemeChanged" },
     onReady: (callback) => setTimeout(() => callback({ host: "Outlook" }), 0),
     context: {
+      // Office's theme, where the test gives one (else the pane follows the system's).
+      officeTheme: config.officeTheme || undefined,
       // Every requirement set, but nested app authentication only where the test says so.
       requirements: { isSetSupported: (name) => name !== "NestedAppAuth" || config.naa },
       ui: {
@@ -82,7 +86,9 @@ OFFICE_MOCK = """
       mailbox: {
         item,
         userProfile: { emailAddress: "ann@acme.test" },
-        addHandlerAsync: (type, handler) => window.__itemChanged.push(handler),
+        addHandlerAsync: (type, handler) => (
+          type === "officeThemeChanged" ? window.__themeChanged : window.__itemChanged
+        ).push(handler),
         // Graph's id for the item, where the test gives one (Mailbox 1.3).
         convertToRestId: (id, version) => (config.item && config.item.restId) || null,
       },
@@ -186,6 +192,9 @@ def test_a_users_path_through_the_pane(pane, caller) -> None:
 
     page.get_by_role("button", name="Reply with template").click()
     page.get_by_role("button", name="Thanks").click()
+    # Its subject and first lines first; then Outlook's reply form, which the user sends.
+    page.get_by_role("region", name="Template preview").get_by_text("Dear Hank,").wait_for()
+    page.get_by_role("button", name="Open reply").click()
     wait_for_replies(page)
     replies = page.evaluate("window.__replies")
     assert replies[0]["htmlBody"] == "<p>Dear Hank,</p>"
@@ -276,6 +285,7 @@ def test_reply_on_an_older_client_uses_display_reply_form(pane, caller) -> None:
     page = pane(item(), old=True)
     page.get_by_role("button", name="Reply with template").click()
     page.get_by_role("button", name="Long").click()
+    page.get_by_role("button", name="Open reply").click()
     wait_for_replies(page)
     html = page.evaluate("window.__replies[0].htmlBody")
     assert html.startswith("<p>xxx") and len(html) <= 32_000

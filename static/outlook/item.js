@@ -112,5 +112,34 @@
     return entry.name ? entry.name + " <" + entry.email + ">" : entry.email;
   }
 
-  return { readItem: readItem, participants: participants, formatAddress: formatAddress };
+  /* An address as the lookup takes it: '"Bob Smith" <bob@x>', the name quoted so that one
+   * with a comma ("Smith, Bob") or a quote stays one name; the address alone without one. */
+  function lookupValue(entry) {
+    const name = String(entry.name || "").trim();
+    if (!name || name.toLowerCase() === entry.email) return entry.email;
+    return '"' + name.replace(/[\\"]/g, "\\$&") + '" <' + entry.email + ">";
+  }
+
+  /* Everyone on the message but the user, as the lookup takes them: with the name Outlook
+   * shows, which becomes a new contact's proposed name (and not a guess from the address). */
+  function lookupValues(data, userEmail) {
+    const me = String(userEmail || "").toLowerCase();
+    const seen = {};
+    const values = [];
+    [data.from, data.sender].concat(data.to, data.cc).forEach(function (entry) {
+      if (!entry || !entry.email || entry.email === me) return;
+      if (seen[entry.email] === undefined) {
+        seen[entry.email] = values.length;
+        values.push(lookupValue(entry));
+      } else if (entry.name && values[seen[entry.email]] === entry.email) {
+        values[seen[entry.email]] = lookupValue(entry); // a later entry that names them
+      }
+    });
+    return values;
+  }
+
+  return {
+    readItem: readItem, participants: participants, formatAddress: formatAddress,
+    lookupValue: lookupValue, lookupValues: lookupValues,
+  };
 });

@@ -8,9 +8,15 @@
   const REPLY_HTML_LIMIT = 32000; // displayReplyForm's htmlBody limit (32 KB)
   const UNDO_MS = 10000; // how long "Undo" stays offered after a task is done
   const Lifecycle = window.ConnectorLifecycle;
+  const Display = window.ConnectorDisplay;
   // current: the sender's lookup answer on screen (or last shown); reload: redraws the screen
-  // shown from the API; notice: said once on the next screen drawn (after a reload).
-  const state = { item: null, people: [], current: null, me: null, token: null, reload: null, notice: null };
+  // shown from the API; notice: said once on the next screen drawn (after a reload);
+  // lookupValues: each participant's address as the lookup takes it ('"Bob Smith" <bob@x>');
+  // search: the query of the search screen shown, and what "‹ Back" returns to from it.
+  const state = {
+    item: null, people: [], current: null, me: null, token: null, reload: null, notice: null,
+    lookupValues: {}, search: null,
+  };
 
   // DOM ---------------------------------------------------------------------------------
 
@@ -39,9 +45,46 @@
     const box = document.getElementById("toast");
     box.textContent = message;
     box.className = "toast" + (isError ? " error-toast" : "");
+    box.removeAttribute("role");
+    box.setAttribute("role", isError ? "alert" : "status");
     box.hidden = false;
     clearTimeout(toast.timer);
     toast.timer = setTimeout(function () { box.hidden = true; }, 4000);
+  }
+
+  /* Worth trying again as it was: the connector could not be reached, or could not answer
+   * just now (an outage, a busy moment). A refused input would be refused again. */
+  function retryable(error) {
+    return !!(error && (error.unreachable || error.status === 429 || error.status >= 500));
+  }
+
+  /* A one-click action failed: what happened in words, and "Try again" where that can help
+   * (kept on screen until used, dismissed or the user does something else). */
+  function reportError(error, retry) {
+    if (error && error.unauthorized) return connectScreen(error.message);
+    const message = (error && error.message) || "Something went wrong.";
+    if (!retry || !retryable(error)) return toast(message, true);
+    const box = document.getElementById("toast");
+    clearTimeout(toast.timer);
+    const again = h("button", { type: "button", text: "Try again", onclick: function () {
+      box.hidden = true;
+      Promise.resolve().then(retry).catch(function (e) { reportError(e, retry); });
+    } });
+    const dismiss = h("button", { type: "button", text: "Dismiss", onclick: function () { box.hidden = true; } });
+    box.className = "toast error-toast with-actions";
+    box.setAttribute("role", "alert");
+    box.replaceChildren(h("span", { text: message }), h("span", { class: "toast-actions" }, again, dismiss));
+    document.getElementById("undo").hidden = true; // the same place on screen
+    box.hidden = false;
+  }
+
+  /* "Cancel" of a form or panel: it goes, nothing is sent. */
+  function cancelButton(onCancel) {
+    return h("button", { type: "button", class: "cancel", text: "Cancel", onclick: function (event) {
+      const panel = event.currentTarget.closest(".panel");
+      if (onCancel) onCancel();
+      if (panel) panel.remove();
+    } });
   }
 
   function busy(button, promise) {
@@ -76,7 +119,9 @@
     try {
       response = await fetch(API + path, { method: method, headers: headers, body: payload });
     } catch (e) {
-      throw new Error("The connector cannot be reached. Check your connection.");
+      const unreachable = new Error(Display.UNREACHABLE);
+      unreachable.unreachable = true;
+      throw unreachable;
     }
     const data = await response.json().catch(function () { return {}; });
     if (response.status === 401) {
@@ -86,7 +131,8 @@
       throw error;
     }
     if (!response.ok) {
-      const error = new Error(data.message || "The connector answered " + response.status + ".");
+      // In words: the connector's own message where it gave one (a proxy's 502 page has none).
+      const error = new Error(Display.errorMessage(response.status, data));
       error.status = response.status;
       error.data = data;
       throw error;
@@ -187,23 +233,40 @@
     return null;
   }
 
-  async function personScreen(result) {
+  /* `reload`: how the card is drawn afresh (the lookup for a participant; the record for
+   * one opened from search); `fromSearch`: the query it was found by. */
+  async function personScreen(result, reload, fromSearch) {
     state.current = result;
-    state.reload = refresh;
+    state.reload = reload || refresh;
+    state.cardReload = state.reload;
+    state.search = null;
     if (!result.contact && !result.company) return unknownScreen(result);
     const contact = result.contact;
     const company = result.company;
     const notice = takeNotice();
     const logged = await loggedStatus();
-    const back = state.people.length > 1
-      ? h("button", { class: "link", type: "button", text: "‹ Everyone on this email", onclick: function () { pickerScreen(state.people); } })
+    const back = fromSearch
+      ? h("button", { class: "link", type: "button", text: "‹ Search results", onclick: function (event) {
+        const button = event.currentTarget;
+        busy(button, search(fromSearch.query, fromSearch.back).catch(function (e) {
+          reportError(e, function () { return search(fromSearch.query, fromSearch.back); });
+        }));
+      } })
+      : state.people.length > 1
+        ? h("button", { class: "link", type: "button", text: "‹ Everyone on this email", onclick: function () { pickerScreen(state.people); } })
+        : null;
+    // A new person at a known company: the company's card, and the contact to create.
+    const newPerson = !contact && result.proposal && !result.archived_contact
+      ? h("button", { class: "primary", type: "button", text: "Create contact", onclick: function () {
+        slot(contactCreateForm(result));
+      } })
       : null;
     const title = contact ? contact.name : company.name;
     const subtitle = contact
       ? [contact.job_title, company && company.name].filter(Boolean).join(" · ")
       : "Company of " + result.email;
-    const actions = h("div", { class: "actions" },
-      h("button", { class: "primary", type: "button", text: "Log email", onclick: function () { logForm(result); } }),
+    const actions = h("div", { class: "actions" }, newPerson,
+      h("button", { class: newPerson ? null : "primary", type: "button", text: "Log email", onclick: function () { logForm(result); } }),
       h("button", { type: "button", text: "Create lead", onclick: function () { leadForm(result, "lead"); } }),
       h("button", { type: "button", text: "Create ticket", onclick: function () { leadForm(result, "ticket"); } }),
       h("button", { type: "button", text: "Create task", onclick: function () { taskForm(result); } }),
@@ -241,26 +304,42 @@
           ", an archived contact. An admin can restore it; a new contact cannot take this address." }));
       return;
     }
+    const heading = [h("h1", { text: "Not in your records" }), h("p", { class: "muted", text: result.email })];
+    const reopen = h("div", { class: "actions", hidden: true }, h("button", { class: "primary", type: "button",
+      text: "Create contact", onclick: function () {
+        reopen.hidden = true;
+        reopen.after(contactCreateForm(result, function () { reopen.hidden = false; }));
+      } }));
+    show(back, ...heading, reopen, contactCreateForm(result, function () { reopen.hidden = false; }));
+  }
+
+  /* "Create contact", filled in from the lookup's proposal (the name the sender gives, the
+   * company of their domain or a new one) or from a search (the address or name typed).
+   * `onCancel` runs when the user cancels it; nothing is written then. */
+  function contactCreateForm(result, onCancel) {
     const proposal = result.proposal || {};
-    const name = h("input", { id: "new-name", value: proposal.name || "" });
-    const email = h("input", { id: "new-email", type: "email", value: result.email });
+    const name = h("input", { id: "new-name", required: true, value: proposal.name || "" });
+    const email = h("input", { id: "new-email", type: "email", required: true, value: result.email || proposal.email || "" });
     const companyName = proposal.new_company ? h("input", { id: "new-company", value: proposal.new_company.name }) : null;
-    const form = h("form", { class: "panel", onsubmit: function (event) {
-      event.preventDefault();
-      const body = { name: name.value.trim(), emails: [email.value.trim()] };
-      if (proposal.company) body.company_id = proposal.company.id;
-      else if (companyName && companyName.value.trim()) body.new_company = { name: companyName.value.trim(), domains: [proposal.new_company.domain] };
-      busy(event.submitter || form.querySelector("button"), api("POST", "/contacts", body).then(function () {
-        toast("Contact created.");
-        return load();
-      }).catch(function (e) { toast(e.message, true); }));
-    } },
+    const form = h("form", { class: "panel", "aria-label": "Create contact" },
       h("label", { for: "new-name", text: "Name" }), name,
       h("label", { for: "new-email", text: "Email" }), email,
       proposal.company ? h("p", { class: "muted", text: "Company: " + proposal.company.name }) : null,
       companyName ? h("label", { for: "new-company", text: "New company" }) : null, companyName,
-      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create contact" })));
-    show(back, h("h1", { text: "Not in your records" }), h("p", { class: "muted", text: result.email }), form);
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create contact" }),
+        cancelButton(onCancel)));
+    return submitForm(form, async function () {
+      const body = { name: name.value.trim(), emails: [email.value.trim()] };
+      if (proposal.company) body.company_id = proposal.company.id;
+      else if (companyName && companyName.value.trim()) body.new_company = { name: companyName.value.trim(), domains: [proposal.new_company.domain] };
+      const card = await api("POST", "/contacts", body);
+      toast("Contact created.");
+      if (!state.item || state.people.every(function (p) { return p.email !== body.emails[0].toLowerCase(); })) {
+        // Not someone on this message (created from a search): their new card.
+        return openFromSearch("contact", card.contact ? card.contact.id : card.id);
+      }
+      return load();
+    });
   }
 
   function slot(form) {
@@ -270,11 +349,23 @@
     if (first) first.focus();
   }
 
+  /* A form's work on submit; what failed is said in the form, which keeps what the user
+   * typed, with "Try again" (submitting it again) where trying again can help. */
   function submitForm(form, work) {
+    const failure = h("div", { class: "failure", role: "alert", hidden: true });
+    const actions = form.querySelector(".actions");
+    form.insertBefore(failure, actions);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      failure.hidden = true;
       const button = form.querySelector("button[type=submit]");
-      busy(button, work().catch(function (e) { toast(e.message, true); }));
+      busy(button, work().catch(function (e) {
+        if (e.unauthorized) return connectScreen(e.message);
+        failure.replaceChildren(h("p", { text: e.message || "Something went wrong." }),
+          retryable(e) ? h("div", { class: "actions" }, h("button", { type: "button", text: "Try again",
+            onclick: function () { form.requestSubmit(); } })) : null);
+        failure.hidden = false;
+      }));
     });
     return form;
   }
@@ -321,13 +412,13 @@
       return h("label", { class: "check", for: "log-" + n }, box, choice.label);
     });
     slot(submitForm(h("form", { class: "panel", "aria-label": "Log email" }, ...boxes,
-      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Log email" }))),
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Log email" }), cancelButton())),
     async function () {
       const records = boxes.map(function (l) { return l.querySelector("input"); }).filter(function (b) { return b.checked; }).map(function (b) { return b.record; });
-      if (!records.length) return toast("Choose at least one record.", true);
+      if (!records.length) throw new Error("Choose at least one record.");
       const answer = await logEmail(records);
       toast(answer.already_logged ? "Already logged there." : "Email logged.");
-      await refresh();
+      await (state.reload || refresh)();
     }));
   }
 
@@ -339,7 +430,7 @@
         ...["normal", "high", "urgent", "low"].map(function (p) { return h("option", { value: p, text: p }); }))];
     slot(submitForm(h("form", { class: "panel", "aria-label": "Create " + kind },
       h("label", { for: "lead-title", text: kind === "lead" ? "Title" : "Subject" }), title, ...extra,
-      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create " + kind }))),
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create " + kind }), cancelButton())),
     async function () {
       const body = { email: emailFields() };
       body[kind === "lead" ? "title" : "subject"] = title.value.trim();
@@ -353,7 +444,7 @@
       }
       await api("POST", "/" + kind + "s", body);
       toast((kind === "lead" ? "Lead" : "Ticket") + " created.");
-      await refresh();
+      await (state.reload || refresh)();
     }));
   }
 
@@ -363,11 +454,11 @@
     slot(submitForm(h("form", { class: "panel", "aria-label": "Create task" },
       h("label", { for: "task-title", text: "Title" }), title,
       h("label", { for: "task-due", text: "Due" }), due,
-      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create task" }))),
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Create task" }), cancelButton())),
     async function () {
       await api("POST", "/tasks", { title: title.value.trim(), due_date: due.value || null, record: recordOf(result) });
       toast("Task created.");
-      await refresh();
+      await (state.reload || refresh)(); // the card, with the new task in "Open tasks"
     }));
   }
 
@@ -375,34 +466,70 @@
     const body = h("textarea", { id: "note-body", required: true });
     slot(submitForm(h("form", { class: "panel", "aria-label": "Add note" },
       h("label", { for: "note-body", text: "Note" }), body,
-      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Add note" }))),
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Add note" }), cancelButton())),
     async function () {
       await api("POST", "/notes", { body: body.value, records: [recordOf(result)] });
       toast("Note added.");
-      await refresh();
+      await (state.reload || refresh)(); // the card, with the note in "Recent activity"
     }));
   }
 
+  /* The picker: each template's subject as it reads for this record (asked for only now,
+   * when the picker opens: the card itself costs nothing more). Choosing one shows its
+   * subject and the first lines of its text before anything opens or goes. */
   async function templateScreen(result) {
-    const templates = await api("GET", "/templates").catch(function (e) { toast(e.message, true); return null; });
-    if (!templates) return;
-    const canSend = !!state.item.restId;
-    const buttons = templates.map(function (t) {
-      return h("li", { class: "template" }, h("button", { class: "link", type: "button", text: t.name, onclick: function (event) {
-        busy(event.currentTarget, reply(t, result).catch(function (e) { toast(e.message, true); }));
-      } }), h("span", { class: "sub", text: t.subject }),
+    const record = recordOf(result);
+    const path = "/templates" + (record ? "?record=" + encodeURIComponent(record.type + ":" + record.id) : "");
+    let templates;
+    try {
+      templates = await api("GET", path);
+    } catch (e) {
+      return reportError(e, function () { return templateScreen(result); });
+    }
+    const canSend = !!(state.item && state.item.restId);
+    const items = templates.map(function (t) {
+      return h("li", { class: "template" }, h("button", { class: "link", type: "button", text: t.name,
+        "aria-label": "Preview " + t.name, onclick: function (event) {
+          const choose = function () { return templatePreview(t, result, canSend); };
+          busy(event.currentTarget, choose().catch(function (e) { reportError(e, choose); }));
+        } }), h("span", { class: "sub", text: t.subject_preview || t.name }),
       canSend ? h("button", { type: "button", class: "small", text: "Send…", "aria-label": "Send " + t.name + " now",
         onclick: function (event) {
-          busy(event.currentTarget, sendPreview(t, result).catch(function (e) { toast(e.message, true); }));
+          const work = function () { return sendPreview(t, result); };
+          busy(event.currentTarget, work().catch(function (e) { reportError(e, work); }));
         } }) : null);
     });
-    slot(h("div", { class: "panel" }, h("h2", { text: "Reply with a template" }),
-      buttons.length ? h("ul", { class: "items" }, ...buttons) : h("p", { class: "muted", text: "No templates yet." })));
+    slot(h("div", { class: "panel", role: "region", "aria-label": "Reply with a template" },
+      h("h2", { text: "Reply with a template" }),
+      items.length ? h("ul", { class: "items" }, ...items) : h("p", { class: "muted", text: "No templates yet." }),
+      h("div", { class: "actions" }, cancelButton())));
   }
 
-  async function reply(template, result) {
+  /* One template, rendered for the record: its subject and a short text, then "Open reply"
+   * (Outlook's reply form with it, which the user reads in full and sends), or "Send…". */
+  async function templatePreview(template, result, canSend) {
     const rendered = await api("POST", "/templates/" + template.id + "/render", { record: recordOf(result) });
-    let html = rendered.body_html;
+    const open = h("button", { class: "primary", type: "button", text: "Open reply" });
+    open.addEventListener("click", function () {
+      const work = function () { return openReply(rendered.body_html); };
+      busy(open, work().catch(function (e) { reportError(e, work); }));
+    });
+    const send = canSend ? h("button", { type: "button", text: "Send…", "aria-label": "Send " + template.name + " now",
+      onclick: function (event) {
+        const work = function () { return sendPreview(template, result); };
+        busy(event.currentTarget, work().catch(function (e) { reportError(e, work); }));
+      } }) : null;
+    slot(h("div", { class: "panel", role: "region", "aria-label": "Template preview" },
+      h("button", { class: "link", type: "button", text: "‹ Templates", onclick: function () { templateScreen(result); } }),
+      h("h2", { text: template.name }),
+      h("p", { class: "preview-subject", text: "Subject: " + rendered.subject }),
+      h("p", { class: "preview-text", text: Display.shortText(rendered.body_text, 280) }),
+      h("p", { class: "muted", text: "Opens as your reply to this message in Outlook, where you read it in full and send it." }),
+      h("div", { class: "actions" }, open, send, cancelButton())));
+  }
+
+  async function openReply(bodyHtml) {
+    let html = bodyHtml;
     if (html.length > REPLY_HTML_LIMIT) html = html.slice(0, REPLY_HTML_LIMIT);
     const item = Office.context.mailbox.item;
     if (typeof item.displayReplyFormAsync === "function") {
@@ -424,7 +551,8 @@
       h("div", { class: "actions" }, send,
         h("button", { type: "button", text: "Cancel", onclick: function () { templateScreen(result); } })));
     send.addEventListener("click", function () {
-      busy(send, sendReply(template, result).catch(function (e) { toast(e.message, true); }));
+      const work = function () { return sendReply(template, result); };
+      busy(send, work().catch(function (e) { reportError(e, work); }));
     });
     slot(panel);
   }
@@ -460,7 +588,7 @@
   /* Sending needs the user's consent (Mail.Send): sign in, then the reply goes. */
   function consentPanel(url, template, result) {
     const retry = function () {
-      sendReply(template, result).catch(function (e) { toast(e.message, true); });
+      sendReply(template, result).catch(function (e) { reportError(e, retry); });
     };
     const button = h("button", { class: "primary", type: "button", text: "Sign in to send", onclick: function () {
       if (canOpenDialog()) return openSignIn(url, retry);
@@ -475,7 +603,9 @@
 
   async function openRecord(button, record) {
     if (!record) return;
-    const link = await busy(button, api("POST", "/record-links", record)).catch(function (e) { toast(e.message, true); });
+    const link = await busy(button, api("POST", "/record-links", record)).catch(function (e) {
+      reportError(e, function () { return openRecord(button, record); });
+    });
     if (link && link.url) window.open(link.url, "_blank", "noopener");
   }
 
@@ -488,22 +618,68 @@
     } catch (e) { return null; }
   }
 
-  async function search(query) {
+  /* Search results, grouped, each saying who or what it is (the API's subtitle); a contact
+   * or a company opens its card, a lead or a ticket its own. Nobody found: "Create contact"
+   * with the address or the name typed. `back`: what "‹ Back" returns to (the screen the
+   * search was made from). */
+  async function search(query, back) {
     const found = await api("GET", "/search?q=" + encodeURIComponent(query) + "&per_page=30");
+    state.search = { query: query, back: back || load };
+    state.reload = function () { return search(query, state.search.back); };
+    dismissUndo();
     const groups = {};
     found.results.forEach(function (hit) { (groups[hit.type] = groups[hit.type] || []).push(hit); });
     const titles = { contact: "Contacts", company: "Companies", lead: "Leads", ticket: "Tickets" };
-    show(h("h1", { text: "Search" }), h("p", { class: "muted", text: found.total + " found for “" + query + "”" }),
-      ...Object.keys(groups).map(function (type) {
-        return listSection(titles[type], groups[type], function (hit) {
-          return h("li", {}, h("button", { class: "link", type: "button", text: hit.title, onclick: async function () {
+    const goBack = h("button", { class: "link", type: "button", text: "‹ Back", onclick: function (event) {
+      const work = state.search.back;
+      busy(event.currentTarget, Promise.resolve().then(work).catch(function (e) { reportError(e, work); }));
+    } });
+    const fromSearch = { query: query, back: state.search.back };
+    const sections = Object.keys(groups).map(function (type) {
+      return listSection(titles[type], groups[type], function (hit) {
+        return h("li", {}, h("button", { class: "link", type: "button", text: hit.title, onclick: function (event) {
+          const open = function () {
             if (type === "lead" || type === "ticket") return openCard(type, hit.id);
-            const card = await api("GET", "/" + plural(type) + "/" + hit.id);
-            const address = card.contact ? card.contact.emails[0] : "";
-            personScreen(Object.assign({ email: address, proposal: null }, card));
-          } }), h("span", { class: "sub", text: hit.subtitle }));
-        });
-      }));
+            return openFromSearch(type, hit.id, fromSearch);
+          };
+          busy(event.currentTarget, open().catch(function (e) { reportError(e, open); }));
+        } }), hit.subtitle ? h("span", { class: "sub", text: hit.subtitle }) : null);
+      });
+    });
+    let create = null;
+    if (!found.results.length) {
+      const typed = Display.searchProposal(query);
+      const offer = h("div", { class: "actions" }, h("button", { class: "primary", type: "button", text: "Create contact",
+        onclick: function () {
+          offer.hidden = true;
+          offer.after(contactCreateForm({ email: typed.email, proposal: { name: typed.name } },
+            function () { offer.hidden = false; }));
+          const first = document.getElementById(typed.name ? "new-email" : "new-name");
+          if (first) first.focus();
+        } }));
+      create = h("section", { "aria-label": "Nobody found" },
+        h("p", { text: "Nobody in your records matches “" + query + "”." }), offer);
+    }
+    show(goBack, h("h1", { text: "Search" }),
+      h("p", { class: "muted", text: found.total + " found for “" + query + "”" }), ...sections, create);
+  }
+
+  /* The screen on show, drawn afresh later: the card of `current` by `reload` (refresh
+   * reads state.current, which a search's cards change meanwhile). */
+  function returnTo(current, reload) {
+    return function () {
+      state.current = current;
+      return (reload || load)();
+    };
+  }
+
+  /* A contact's or a company's card, as the API gives it, opened from a search (or just
+   * created from one): drawn afresh from the record, not from a lookup by address. */
+  async function openFromSearch(type, id, fromSearch) {
+    const reload = function () { return openFromSearch(type, id, fromSearch); };
+    const card = await api("GET", "/" + plural(type) + "/" + id);
+    const address = card.contact ? card.contact.emails[0] || "" : "";
+    return personScreen(Object.assign({ email: address, proposal: null }, card), reload, fromSearch);
   }
 
   // Keeping records current ---------------------------------------------------------------
@@ -607,7 +783,7 @@
             problem.hidden = false;
             return;
           }
-          toast(e.message, true);
+          reportError(e, function () { form.requestSubmit(); });
         }));
     });
     slot(form);
@@ -652,7 +828,7 @@
           return showContactCard(card);
         }).catch(function (e) {
           if (e.status === 412) return reloadStale("contact");
-          toast(e.message, true);
+          reportError(e, function () { merge.click(); });
           if (e.status === 404) return refresh();
         }));
     });
@@ -667,7 +843,7 @@
 
   function openLink(type, record) {
     return h("button", { class: "link", type: "button", text: recordTitle(type, record), onclick: function (event) {
-      busy(event.currentTarget, openCard(type, record.id)).catch(function (e) { toast(e.message, true); });
+      busy(event.currentTarget, openCard(type, record.id));
     } });
   }
 
@@ -675,7 +851,7 @@
     try {
       return recordScreen(type, await api("GET", "/" + plural(type) + "/" + id));
     } catch (e) {
-      toast(e.message, true);
+      reportError(e, function () { return openCard(type, id); });
       if (e.status === 404) return (state.reload || load)();
     }
   }
@@ -698,7 +874,7 @@
         problem.hidden = false;
         return false;
       }
-      toast(e.message, true);
+      reportError(e, function () { return changeRecord(type, record, changes, problem); });
       return false;
     }
   }
@@ -765,10 +941,12 @@
   function recordScreen(type, card) {
     const record = card[type];
     state.reload = function () { return openCard(type, record.id); };
+    state.search = null;
     const notice = takeNotice();
     const senderName = state.current && (state.current.contact || state.current.company || {}).name;
     const back = h("button", { class: "link", type: "button", text: "‹ " + (senderName || "Back"), onclick: function (event) {
-      busy(event.currentTarget, (state.current ? refresh() : load()).catch(function (e) { toast(e.message, true); }));
+      const work = state.current ? state.cardReload || refresh : load;
+      busy(event.currentTarget, work().catch(function (e) { reportError(e, work); }));
     } });
     const about = [card.contact && card.contact.name, card.company && card.company.name].filter(Boolean).join(" · ");
     const facts = type === "lead"
@@ -787,9 +965,15 @@
   // Tasks: done, and undone for a while
 
   function taskLine(task) {
-    return h("li", {}, task.title, h("span", { class: "sub", text: task.due_date ? "Due " + task.due_date : "No due date" }),
+    // Overdue as of the user's today, computed here from due_date: no request for it.
+    const late = Display.isOverdue(task, Display.localDay());
+    return h("li", { class: late ? "task overdue" : "task" }, task.title,
+      h("span", { class: "sub" + (late ? " late" : "") },
+        late ? h("span", { class: "overdue-label", text: "Overdue" }) : null,
+        task.due_date ? "Due " + task.due_date : "No due date"),
       h("button", { type: "button", class: "small", text: "Done", "aria-label": "Done: " + task.title, onclick: function (event) {
-        busy(event.currentTarget, completeTask(task).catch(function (e) { toast(e.message, true); }));
+        const work = function () { return completeTask(task); };
+        busy(event.currentTarget, work().catch(function (e) { reportError(e, work); }));
       } }));
   }
 
@@ -802,11 +986,13 @@
   /* "Undo" stays until UNDO_MS pass or the user does something else, whichever is first. */
   function offerUndo(task) {
     const bar = document.getElementById("undo");
+    const reopen = function () {
+      return api("PATCH", "/tasks/" + task.id, { done: false })
+        .then(function () { toast("“" + task.title + "” is open again."); return (state.reload || refresh)(); });
+    };
     const undo = h("button", { type: "button", text: "Undo", onclick: function () {
       dismissUndo();
-      api("PATCH", "/tasks/" + task.id, { done: false })
-        .then(function () { toast("“" + task.title + "” is open again."); return (state.reload || refresh)(); })
-        .catch(function (e) { toast(e.message, true); });
+      reopen().catch(function (e) { reportError(e, reopen); });
     } });
     bar.replaceChildren(h("span", { text: "“" + task.title + "” done." }), undo);
     document.getElementById("toast").hidden = true; // the same place on screen
@@ -831,22 +1017,29 @@
 
   async function refresh() {
     if (!state.current) return load();
-    const [fresh] = (await api("GET", "/lookup?email=" + encodeURIComponent(state.current.email))).results;
+    const email = state.current.email;
+    const asked = state.lookupValues[email] || email; // with the name, for the proposal
+    const [fresh] = (await api("GET", "/lookup?email=" + encodeURIComponent(asked))).results;
     state.people = state.people.map(function (p) { return p.email === fresh.email ? fresh : p; });
     return personScreen(fresh);
   }
 
   async function load() {
     state.current = null;
+    state.search = null;
     statusScreen("Loading…");
     try {
       state.item = await ConnectorItem.readItem(Office.context.mailbox, { htmlCoercion: Office.CoercionType.Html });
       if (!state.item) return statusScreen("Select a message to see who it is from.");
       if (!(await token())) return connectScreen();
       state.me = state.me || await api("GET", "/me");
+      // "Bob Smith <bobsmith1987@...>": the lookup proposes the name Outlook shows.
+      const values = ConnectorItem.lookupValues(state.item, state.me.email);
+      if (!values.length) return statusScreen("Only you are on this message.");
       const addresses = ConnectorItem.participants(state.item, state.me.email);
-      if (!addresses.length) return statusScreen("Only you are on this message.");
-      const query = addresses.slice(0, 50).map(function (a) { return "email=" + encodeURIComponent(a); }).join("&");
+      state.lookupValues = {};
+      addresses.forEach(function (address, n) { state.lookupValues[address] = values[n]; });
+      const query = values.slice(0, 50).map(function (a) { return "email=" + encodeURIComponent(a); }).join("&");
       state.people = (await api("GET", "/lookup?" + query)).results;
       if (state.people.length === 1) return personScreen(state.people[0]);
       return pickerScreen(state.people);
@@ -856,14 +1049,47 @@
     }
   }
 
+  // Theme -------------------------------------------------------------------------------
+  // Office's theme where the client gives one (dark or light, and its body colours);
+  // else the stylesheet follows the system's (prefers-color-scheme).
+
+  function applyTheme(officeTheme) {
+    const root = document.documentElement;
+    const dark = Display.isDarkTheme(officeTheme);
+    if (dark === null) {
+      root.removeAttribute("data-theme");
+    } else {
+      root.setAttribute("data-theme", dark ? "dark" : "light");
+    }
+    ["--bg", "--text"].forEach(function (name) { root.style.removeProperty(name); });
+    const colours = Display.themeColours(officeTheme);
+    Object.keys(colours).forEach(function (name) { root.style.setProperty(name, colours[name]); });
+  }
+
+  function followOfficeTheme() {
+    const context = window.Office && Office.context;
+    applyTheme(context && context.officeTheme);
+    const mailbox = context && context.mailbox;
+    const changed = Office.EventType && Office.EventType.OfficeThemeChanged;
+    if (changed && mailbox && typeof mailbox.addHandlerAsync === "function") {
+      mailbox.addHandlerAsync(changed, function (event) {
+        applyTheme((event && event.officeTheme) || Office.context.officeTheme);
+      });
+    }
+  }
+
   Office.onReady(function () {
+    followOfficeTheme();
     ["click", "change", "submit"].forEach(function (kind) {
       document.addEventListener(kind, dismissUndoOnOtherAction, true);
     });
     document.getElementById("search").addEventListener("submit", function (event) {
       event.preventDefault();
       const query = document.getElementById("search-input").value.trim();
-      if (query.length >= 2) search(query).catch(function (e) { toast(e.message, true); });
+      if (query.length < 2) return;
+      const back = state.search ? state.search.back : returnTo(state.current, state.reload);
+      const work = function () { return search(query, back); };
+      work().catch(function (e) { reportError(e, work); });
     });
     // A pinned pane follows the selected message (and its absence).
     const mailbox = Office.context.mailbox;

@@ -5,7 +5,7 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
 const { OfficeMockObject } = require("office-addin-mock");
-const { readItem, participants, formatAddress } = require("../../static/outlook/item.js");
+const { readItem, participants, formatAddress, lookupValue, lookupValues } = require("../../static/outlook/item.js");
 
 function mailbox(itemOverrides, { withFile = true, bodyFails = false } = {}) {
   const item = {
@@ -95,4 +95,25 @@ test("gives Graph's REST id where the client converts it, and none otherwise", a
   assert.equal((await readItem(box)).restId, "rest(AAMk-1,v2.0)");
   box.convertToRestId = () => { throw new Error("not in compose"); };
   assert.equal((await readItem(box)).restId, null);
+});
+
+test("the lookup gets each participant with the name Outlook shows, quoted", async () => {
+  const data = await readItem(mailbox({
+    from: { displayName: "Bob Smith", emailAddress: "BobSmith1987@gmail.test" },
+    sender: { displayName: "", emailAddress: "bobsmith1987@gmail.test" },
+    to: [{ displayName: "Ann", emailAddress: "ann@acme.test" }],
+    cc: [
+      { displayName: "Smith, Carl \"C\"", emailAddress: "carl@initech.test" },
+      { displayName: "", emailAddress: "dee@initech.test" },
+      { displayName: "dee@initech.test", emailAddress: "dee@initech.test" },
+    ],
+  }));
+  assert.deepEqual(lookupValues(data, "ann@acme.test"), [
+    '"Bob Smith" <bobsmith1987@gmail.test>',
+    '"Smith, Carl \\"C\\"" <carl@initech.test>',
+    "dee@initech.test",
+  ]);
+  assert.deepEqual(participants(data, "ann@acme.test"),
+    ["bobsmith1987@gmail.test", "carl@initech.test", "dee@initech.test"]);
+  assert.equal(lookupValue({ name: "", email: "x@y.test" }), "x@y.test");
 });
