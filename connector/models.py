@@ -2,6 +2,7 @@
 
 from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
+from connector.audit.models import AuditEvent
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import ApiKey, Organization, Role, User
 from connector.orm import Base
@@ -21,6 +22,7 @@ from connector.records.models import (
 )
 
 __all__ = [
+    "AuditEvent",
     "LinkedAccount",
     "Provider",
     "Activity",

@@ -52,6 +52,9 @@ class User(Timestamped, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(String(20), default=Role.MEMBER)
+    # Set when the person leaves: their keys, tokens, sessions and links stop working at
+    # once; what they did stays.
+    deactivated_at: Mapped[dt.datetime | None]
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 

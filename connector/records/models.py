@@ -200,6 +200,7 @@ class Lead(CustomerWork, OrgOwned, Timestamped, Base):
     __tablename__ = "leads"
     extra_table_args = (
         CheckConstraint("probability >= 0 AND probability <= 100", name="probability_range"),
+        Index("ix_leads_org_external_id", "organization_id", "external_id"),
     )
 
     title: Mapped[str] = mapped_column(String(300))
@@ -209,6 +210,8 @@ class Lead(CustomerWork, OrgOwned, Timestamped, Base):
     probability: Mapped[int] = mapped_column(default=10)
     # Expected, then (once won or lost) actual.
     close_date: Mapped[dt.date | None]
+    # The lead's id in the system it was imported from, so that importing again updates it.
+    external_id: Mapped[str | None] = mapped_column(String(200))
     lost_reason: Mapped[str | None] = mapped_column(String(500))
 
 

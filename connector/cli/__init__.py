@@ -1,4 +1,8 @@
-"""The `connector` command: Flask's CLI with the connector's commands."""
+"""The `connector` command: Flask's CLI with the connector's commands.
+
+The groups (`users`, `keys`, `orgs`) are made here; the commands of a topic live in their
+own module of this package, each adding to the groups through its `register`.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,20 @@ import click
 from flask import Flask
 
 from connector import page_links
+from connector.cli.groups import CommandModule, Groups
 from connector.config import ConfigError, check_production
 from connector.db import session_scope
 from connector.gunicorn_options import GUNICORN_OPTIONS
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
+
+
+def command_modules() -> tuple[CommandModule, ...]:
+    """The modules of this package that add commands, each by register(app, groups).
+
+    Imported here, not at the top: they import the groups' types from connector.cli.groups.
+    """
+    return ()
 
 
 def init_app(app: Flask) -> None:
@@ -262,6 +275,10 @@ def init_app(app: Flask) -> None:
 
         click.echo(f"Serving on http://{host}:{port} (public URL {app.config['PUBLIC_URL']})")
         Server().run()
+
+    groups = Groups(users=users, keys=keys, orgs=orgs_group)
+    for module in command_modules():
+        module.register(app, groups)
 
 
 def worker_count(redis_url: str | None, requested: int | None) -> int:
