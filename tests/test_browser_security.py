@@ -94,7 +94,12 @@ def signed_in_client(app: Flask) -> Any:
 
 # Values for the URL arguments of browser routes; a route with another argument fails the
 # test below until it is given one here, so that no new page escapes it.
-ARGUMENTS = {"record_type": "contact", "record_id": 1, "filename": "outlook/taskpane.html"}
+ARGUMENTS = {
+    "record_type": "contact",
+    "record_id": 1,
+    "filename": "outlook/taskpane.html",
+    "template_id": 1,
+}
 
 
 def test_every_html_page_sends_the_security_headers(production: Flask) -> None:

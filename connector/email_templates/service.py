@@ -224,7 +224,9 @@ def get_template(ctx: Ctx, template_id: int) -> EmailTemplate:
     return template
 
 
-def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> EmailTemplate:
+def _checked(ctx: Ctx, name: str, subject: str, body_html: str, template_id: int | None) -> str:
+    """The body as it will be stored, once the template is known to compile, to stay within
+    its bounds, and to have a name no other template of the organization has."""
     # As written, for errors that point at what the admin wrote.
     _compile(subject, False, "subject", parse_only=True)
     _compile(body_html, True, "body_html", parse_only=True)
@@ -236,14 +238,54 @@ def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> Ema
             EmailTemplate.organization_id == ctx.org_id, EmailTemplate.name == name
         )
     )
-    if exists is not None:
+    if exists is not None and exists != template_id:
         raise Conflict(f"A template named {name!r} exists already.", {"name": [name]})
+    return stored_body
+
+
+def create_template(ctx: Ctx, *, name: str, subject: str, body_html: str) -> EmailTemplate:
+    stored_body = _checked(ctx, name, subject, body_html, None)
     template = EmailTemplate(
         organization_id=ctx.org_id, name=name, subject=subject, body_html=stored_body
     )
     ctx.session.add(template)
     ctx.session.flush()
     return template
+
+
+def update_template(
+    ctx: Ctx, template_id: int, *, name: str, subject: str, body_html: str
+) -> EmailTemplate:
+    template = get_template(ctx, template_id)
+    stored_body = _checked(ctx, name, subject, body_html, template.id)
+    template.name, template.subject, template.body_html = name, subject, stored_body
+    ctx.session.flush()
+    return template
+
+
+def delete_template(ctx: Ctx, template_id: int) -> None:
+    ctx.session.delete(get_template(ctx, template_id))
+    ctx.session.flush()
+
+
+def preview_template(
+    ctx: Ctx, *, subject: str, body_html: str, ref: RecordRef | None
+) -> dict[str, str]:
+    """A template as it would render for the record, before it is saved (the admin page's
+    preview): the same checks and bounds as saving and rendering."""
+    _compile(subject, False, "subject", parse_only=True)
+    _compile(body_html, True, "body_html", parse_only=True)
+    stored_body = sanitize_html(body_html)
+    variables = template_variables(ctx, ref)
+    with render_budget():
+        rendered_subject = _render(_compile(subject, False, "subject"), "subject", variables)
+        rendered_body = _render(_compile(stored_body, True, "body_html"), "body_html", variables)
+    rendered_body = sanitize_html(rendered_body)
+    return {
+        "subject": " ".join(rendered_subject.split()),
+        "body_html": rendered_body,
+        "body_text": html_to_text(rendered_body),
+    }
 
 
 def render_template(ctx: Ctx, template_id: int, ref: RecordRef | None) -> dict[str, str]:

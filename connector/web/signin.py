@@ -138,13 +138,17 @@ def _client() -> str:
     return client if client in CLIENTS else "web"
 
 
+# Pages that send someone to sign in and want them back: record pages, the admin page.
+RETURN_PATHS = ("/records/", "/admin")
+
+
 def return_path(value: str | None) -> str | None:
     """Where to go back to after signing in: a record page of this connector, or nowhere.
 
-    Only a local /records/ path is kept, so that a crafted link cannot send someone who
+    Only a local /records/ or /admin path is kept, so that a crafted link cannot send someone who
     just signed in to another site (an open redirect).
     """
-    if not value or not value.startswith("/records/") or "\\" in value:
+    if not value or not value.startswith(RETURN_PATHS) or "\\" in value:
         return None
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or "//" in parts.path:

@@ -1,0 +1,330 @@
+"""The admin page, /admin: people and roles, API keys, sign-in domains, templates.
+
+For the organization's admins, signed in as /account is (Google or Microsoft), or through a
+one-time link that `connector admin-link --email` prints for servers with neither. Anyone
+else signed in gets 403; someone not signed in is sent to sign in and brought back. Every
+form carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, select
+
+from connector.addresses import normalize_domain, normalize_email
+from connector.admin_links import MAX_AGE_SECONDS, read_admin_link
+from connector.db import get_session
+from connector.email_templates import service as templates
+from connector.email_templates.models import EmailTemplate
+from connector.errors import ServiceError
+from connector.orgs import service as orgs
+from connector.orgs.context import Ctx
+from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
+from connector.records.refs import RecordRef
+from connector.records.service import contact_for_email, get_record
+from connector.store import get_store
+from connector.web.security import error_page
+from connector.web.signin import check_csrf, csrf_token, signed_in_user
+
+bp = Blueprint("admin", __name__)
+
+# Who may come in ------------------------------------------------------------------------
+
+
+def _admin() -> User | ResponseReturnValue:
+    """The signed-in admin, or the answer for anyone else."""
+    user = signed_in_user()
+    if user is None:
+        return redirect(url_for("accounts.connect", next=request.full_path.rstrip("?")))
+    if user.role != Role.ADMIN:
+        return error_page(
+            403, "Forbidden", "Only the organization's admins can open the admin page."
+        )
+    return user
+
+
+def _ctx(user: User) -> Ctx:
+    return Ctx(
+        get_session(), user, get_store(current_app), current_app.extensions["connector.settings"]
+    )
+
+
+def _page(page_name: str, status: int = 200, /, **values: Any) -> ResponseReturnValue:
+    return (
+        render_template(page_name, csrf=csrf_token(), **values),
+        status,
+        {"Cache-Control": "no-store"},
+    )
+
+
+def _posted(handle: Callable[[User], ResponseReturnValue]) -> ResponseReturnValue:
+    """A form's POST: an admin with the session's CSRF token, or a refusal."""
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    if not check_csrf():
+        return error_page(403, "Forbidden", "This form has expired: reload the page and try again.")
+    return handle(user)
+
+
+def _done(notice: str) -> ResponseReturnValue:
+    return redirect(url_for("admin.index", notice=notice), 303)
+
+
+# The page --------------------------------------------------------------------------------
+
+
+def _overview(user: User, **extra: Any) -> dict[str, Any]:
+    db = get_session()
+    org_id = user.organization_id
+    people = db.scalars(select(User).where(User.organization_id == org_id).order_by(User.email))
+    keys = db.execute(
+        select(ApiKey, User)
+        .join(User, ApiKey.user_id == User.id)
+        .where(User.organization_id == org_id)
+        .order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+    ).all()
+    domains = db.scalars(
+        select(SignInDomain.domain)
+        .where(SignInDomain.organization_id == org_id)
+        .order_by(SignInDomain.domain)
+    )
+    return {
+        "user": user,
+        "organization": db.get(Organization, org_id),
+        "people": list(people),
+        "keys": keys,
+        "domains": list(domains),
+        "templates": templates.list_templates(_ctx(user)),
+        "notice": request.args.get("notice", ""),
+        **extra,
+    }
+
+
+@bp.get("/admin")
+def index() -> ResponseReturnValue:
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    return _page("admin.html", **_overview(user))
+
+
+@bp.post("/admin/users/<int:user_id>/role")
+def set_role(user_id: int) -> ResponseReturnValue:
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        person = db.get(User, user_id)
+        if person is None or person.organization_id != admin.organization_id:
+            return error_page(404, "Not Found", "There is no such person in your organization.")
+        role = request.form.get("role", "")
+        if role not in {r.value for r in Role}:
+            return _page("admin.html", 400, **_overview(admin, error=f"{role!r} is not a role."))
+        if person.role == Role.ADMIN and role != Role.ADMIN and _admin_count(admin) == 1:
+            message = "The organization would have no admin left: make someone else admin first."
+            return _page("admin.html", 400, **_overview(admin, error=message))
+        person.role = Role(role)
+        db.commit()
+        return _done(f"{person.email} is now {role}.")
+
+    return _posted(handle)
+
+
+def _admin_count(admin: User) -> int:
+    return (
+        get_session().scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.organization_id == admin.organization_id, User.role == Role.ADMIN)
+        )
+        or 0
+    )
+
+
+@bp.post("/admin/keys/<int:key_id>/revoke")
+def revoke_key(key_id: int) -> ResponseReturnValue:
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        key = db.get(ApiKey, key_id)
+        if key is None or key.user.organization_id != admin.organization_id:
+            return error_page(404, "Not Found", "There is no such key in your organization.")
+        orgs.revoke_key(db, key)
+        db.commit()
+        return _done(f"Key {key.prefix}… of {key.user.email} revoked.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/domains")
+def domains() -> ResponseReturnValue:
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        org = db.get(Organization, admin.organization_id)
+        assert org is not None  # the admin's own
+        domain = normalize_domain(request.form.get("domain", "")) or ""
+        if not domain or len(domain) > 253:
+            return _page("admin.html", 400, **_overview(admin, error="That is not a domain."))
+        if request.form.get("remove"):
+            removed = orgs.remove_sign_in_domain(db, org, domain)
+            db.commit()
+            return _done(f"{domain} removed." if removed else f"{domain} was not listed.")
+        free_mail = current_app.extensions["connector.settings"].free_mail
+        try:
+            orgs.allow_sign_in_domain(db, org, domain, free_mail)
+        except (orgs.ConflictError, orgs.FreeMailDomainError, ValueError) as exc:
+            db.rollback()
+            return _page("admin.html", 400, **_overview(admin, error=str(exc)))
+        db.commit()
+        return _done(f"People at {domain} become members when they first sign in.")
+
+    return _posted(handle)
+
+
+# Templates -------------------------------------------------------------------------------
+
+
+def _preview_ref(ctx: Ctx, text: str) -> RecordRef | None:
+    """The record a preview is for: a contact's address, or "lead:3"; None for none."""
+    text = text.strip()
+    if not text:
+        return None
+    address = normalize_email(text)
+    if address is not None:
+        contact = contact_for_email(ctx.session, ctx.org_id, address)
+        if contact is None:
+            raise ValueError(f"No contact has the address {address}.")
+        return RecordRef.of("contact", contact.id)
+    try:
+        ref = RecordRef.parse(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an address nor a record like lead:3.") from None
+    get_record(ctx.session, ctx.org_id, ref)
+    return ref
+
+
+def _template_form(
+    admin: User, template: EmailTemplate | None, status: int = 200, **values: Any
+) -> ResponseReturnValue:
+    form = {
+        "name": template.name if template else "",
+        "subject": template.subject if template else "",
+        "body_html": template.body_html if template else "",
+        "preview_for": "",
+        **{k: v for k, v in request.form.items() if k != "csrf"},
+    }
+    return _page("admin_template.html", status, user=admin, template=template, form=form, **values)
+
+
+@bp.get("/admin/templates/new")
+def new_template() -> ResponseReturnValue:
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    return _template_form(user, None)
+
+
+@bp.get("/admin/templates/<int:template_id>")
+def edit_template(template_id: int) -> ResponseReturnValue:
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    try:
+        template = templates.get_template(_ctx(user), template_id)
+    except ServiceError as exc:
+        return error_page(exc.status_code, "Not Found", exc.message)
+    return _template_form(user, template)
+
+
+def _save_template(admin: User, template_id: int | None) -> ResponseReturnValue:
+    ctx = _ctx(admin)
+    template = None
+    try:
+        template = templates.get_template(ctx, template_id) if template_id else None
+        fields = {
+            "name": request.form.get("name", "").strip(),
+            "subject": request.form.get("subject", ""),
+            "body_html": request.form.get("body_html", ""),
+        }
+        if not fields["name"] or not fields["subject"].strip() or not fields["body_html"].strip():
+            return _template_form(admin, template, 400, error="Give a name, a subject and a body.")
+        if request.form.get("action") == "preview":
+            ref = _preview_ref(ctx, request.form.get("preview_for", ""))
+            rendered = templates.preview_template(
+                ctx, subject=fields["subject"], body_html=fields["body_html"], ref=ref
+            )
+            return _template_form(admin, template, preview=rendered)
+        if template is None:
+            templates.create_template(ctx, **fields)
+        else:
+            templates.update_template(ctx, template.id, **fields)
+    except ServiceError as exc:
+        ctx.session.rollback()
+        return _template_form(admin, template, exc.status_code, error=exc.message)
+    except ValueError as exc:
+        return _template_form(admin, template, 400, error=str(exc))
+    ctx.session.commit()
+    return _done(f"Template {fields['name']!r} saved.")
+
+
+@bp.post("/admin/templates")
+def create_template() -> ResponseReturnValue:
+    return _posted(lambda admin: _save_template(admin, None))
+
+
+@bp.post("/admin/templates/<int:template_id>")
+def update_template(template_id: int) -> ResponseReturnValue:
+    return _posted(lambda admin: _save_template(admin, template_id))
+
+
+@bp.post("/admin/templates/<int:template_id>/delete")
+def delete_template(template_id: int) -> ResponseReturnValue:
+    def handle(admin: User) -> ResponseReturnValue:
+        ctx = _ctx(admin)
+        try:
+            name = templates.get_template(ctx, template_id).name
+            templates.delete_template(ctx, template_id)
+        except ServiceError as exc:
+            return error_page(exc.status_code, "Not Found", exc.message)
+        ctx.session.commit()
+        return _done(f"Template {name!r} deleted.")
+
+    return _posted(handle)
+
+
+# One-time sign-in links ------------------------------------------------------------------
+
+
+@bp.get("/admin/sign-in")
+def link_sign_in() -> ResponseReturnValue:
+    invalid = "This sign-in link is not valid any more: print a new one with connector admin-link."
+    read = read_admin_link(current_app.config["SECRET_KEY"], request.args.get("t", ""))
+    if read is None:
+        return error_page(403, "Forbidden", invalid)
+    user_id, nonce = read
+    store = get_store(current_app)
+    used = f"admin-link-used:{nonce}"
+    # Once: the first use marks it (kept as long as the link could be valid).
+    if store.get(used) is not None:
+        return error_page(403, "Forbidden", invalid)
+    store.set(used, b"1", MAX_AGE_SECONDS)
+    user = get_session().get(User, user_id)
+    if user is None or user.role != Role.ADMIN:
+        return error_page(403, "Forbidden", invalid)
+    session["user_id"] = user.id
+    return redirect(url_for("admin.index"), 303)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
