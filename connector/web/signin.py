@@ -267,6 +267,8 @@ def google_callback() -> ResponseReturnValue:
     )
     if user is None:
         return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
+    if (refusal := _deactivated(db, user)) is not None:
+        return refusal
     return _signed_in(db, user, email, record.get("client"), record.get("next"))
 
 
@@ -356,6 +358,8 @@ def microsoft_callback() -> ResponseReturnValue:
     )
     if user is None:
         return refused(f"{email or 'This account'} is not a user of this connector here.", 403)
+    if (refusal := _deactivated(db, user)) is not None:
+        return refusal
     microsoft.save_cache(
         get_store(current_app), current_app.extensions["connector.token_cipher"], user.id, cache
     )
@@ -450,8 +454,25 @@ def _signed_in(
 
 
 def signed_in_user() -> User | None:
+    """The user this browser signed in as; None when none, or when deactivated since
+    (their session ends at once: the next page asks them to sign in, which refuses them)."""
     user_id = session.get("user_id")
-    return get_session().get(User, user_id) if user_id else None
+    user = get_session().get(User, user_id) if user_id else None
+    if user is not None and not user.active:
+        session.pop("user_id", None)
+        return None
+    return user
+
+
+DEACTIVATED = "Your access to this connector has been turned off. Ask your admin."
+
+
+def _deactivated(db: Session, user: User) -> ResponseReturnValue | None:
+    """The page that refuses a deactivated user's sign-in, with nothing kept of it."""
+    if user.active:
+        return None
+    db.rollback()
+    return refused(DEACTIVATED, 403)
 
 
 def csrf_token() -> str:
