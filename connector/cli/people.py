@@ -7,12 +7,14 @@ browser sessions, record links) and keeps their records; reactivating gives it b
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from collections.abc import Sequence
 
 import click
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from connector.audit import service as audit
 from connector.cli.groups import Groups
 from connector.db import session_scope
 from connector.orgs import service as orgs
@@ -40,6 +42,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         click.echo(line(row))
 
 
+def cli_actor() -> str:
+    """Who ran a command, as the audit log names them: "cli:<login>"."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
 def _user(session: Session, email: str) -> User:
     user = orgs.find_user(session, email)
     if user is None:
@@ -52,6 +62,19 @@ def _org(session: Session, name: str) -> Organization:
     if org is None:
         raise click.ClickException(f"There is no organization {name!r}.")
     return org
+
+
+def _audit_user(
+    session: Session, user: User, action: str, detail: dict[str, str] | None = None
+) -> None:
+    audit.record(
+        session,
+        org_id=user.organization_id,
+        actor=cli_actor(),
+        action=action,
+        target=f"user:{user.id}",
+        detail={"email": user.email, **(detail or {})},
+    )
 
 
 def register(app: Flask, groups: Groups) -> None:
@@ -90,6 +113,8 @@ def register(app: Flask, groups: Groups) -> None:
             user = _user(session, email)
             changed = orgs.deactivate_user(session, user)
             address = user.email
+            if changed:
+                _audit_user(session, user, "user.deactivated")
         if changed:
             click.echo(f"Deactivated {address}: their keys, tokens, sessions and links stop now.")
         else:
@@ -103,6 +128,8 @@ def register(app: Flask, groups: Groups) -> None:
             user = _user(session, email)
             changed = orgs.reactivate_user(session, user)
             address = user.email
+            if changed:
+                _audit_user(session, user, "user.reactivated")
         click.echo(f"Reactivated {address}." if changed else f"{address} is active already.")
 
     @users.command("set-role")
@@ -113,8 +140,11 @@ def register(app: Flask, groups: Groups) -> None:
         member (works with records)."""
         with session_scope(app) as session:
             user = _user(session, email)
+            was = user.role
             changed = orgs.set_role(session, user, Role(role))
             address = user.email
+            if changed:
+                _audit_user(session, user, "user.role_changed", {"from": str(was), "to": role})
         click.echo(f"{address} is now {role}." if changed else f"{address} is {role} already.")
 
     @keys.command("list")
@@ -155,6 +185,14 @@ def register(app: Flask, groups: Groups) -> None:
                 return
             orgs.revoke_key(session, key)
             address = key.user.email
+            audit.record(
+                session,
+                org_id=key.user.organization_id,
+                actor=cli_actor(),
+                action="key.revoked",
+                target=f"key:{key.id}",
+                detail={"user": address, "label": key.label},
+            )
         click.echo(f"Revoked key {key_id} of {address}.")
 
     @orgs_group.command("list")

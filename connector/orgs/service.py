@@ -74,9 +74,13 @@ def store_key(session: Session, user: User, raw_key: str, label: str = "") -> Ap
 
 def issue_key(session: Session, user: User, label: str = "") -> str:
     """A new random key for the user; only its hash is kept, so this is the only time it shows."""
+    return new_key(session, user, label)[1]
+
+
+def new_key(session: Session, user: User, label: str = "") -> tuple[ApiKey, str]:
+    """As issue_key, with the key's row (its id names it in `keys list` and the audit log)."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    store_key(session, user, raw_key, label)
-    return raw_key
+    return store_key(session, user, raw_key, label), raw_key
 
 
 def derived_key(secret: str, purpose: str) -> str:
