@@ -70,6 +70,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     admin.init_app(app)
 
+    from connector import jobs
+
+    jobs.init_app(app)  # the job queue, made on first use
+
     from connector import cli
 
     cli.init_app(app)

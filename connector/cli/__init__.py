@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask
@@ -20,7 +20,10 @@ from connector.config import ConfigError, check_production
 from connector.db import session_scope
 from connector.gunicorn_options import GUNICORN_OPTIONS
 from connector.orgs import service as orgs
-from connector.orgs.models import Role
+from connector.orgs.models import ApiKey, Role, User
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def command_modules() -> tuple[CommandModule, ...]:
@@ -28,9 +31,9 @@ def command_modules() -> tuple[CommandModule, ...]:
 
     Imported here, not at the top: they import the groups' types from connector.cli.groups.
     """
-    from connector.cli import admin_link
+    from connector.cli import admin_link, audit, jobs, people
 
-    return (admin_link,)
+    return (people, audit, jobs, admin_link)
 
 
 def init_app(app: Flask) -> None:
@@ -59,21 +62,34 @@ def init_app(app: Flask) -> None:
         help="How long a record must have been archived: 12h, 30d, 90d, 2w.",
     )
     @click.option("--dry-run", is_flag=True, help="Count what would go, remove nothing.")
-    def purge_command(older_than: str, dry_run: bool) -> None:
+    @click.option(
+        "--background", is_flag=True, help="Queue it as a job for `connector worker` to run."
+    )
+    def purge_command(older_than: str, dry_run: bool, background: bool) -> None:
         """Remove archived records for good, with their history and the emails and notes
         logged on them alone (what is also on another record stays there)."""
+        from connector.cli.people import cli_actor
         from connector.errors import InvalidInput
+        from connector.jobs import get_jobs
+        from connector.jobs.tasks import record_purge
         from connector.lifecycle.purge import parse_age, purge_archived
 
         try:
             age = parse_age(older_than)
         except InvalidInput as exc:
             raise click.BadParameter(exc.message, param_hint="--older-than") from exc
+        if background:
+            if dry_run:
+                raise click.UsageError("--dry-run counts at once: leave out --background.")
+            job_id = get_jobs(app).enqueue("purge", older_than=older_than, actor=cli_actor())
+            click.echo(f"Queued purge job {job_id}: `connector worker` runs it.")
+            return
         with session_scope(app) as session:
             result = purge_archived(session, age)
             if dry_run:
                 session.rollback()
             else:
+                record_purge(session, result, older_than, cli_actor())
                 session.commit()
         counts = ", ".join(f"{n} {kind}(s)" for kind, n in result.records.items())
         verb = "Would remove" if dry_run else "Removed"
@@ -171,7 +187,9 @@ def init_app(app: Flask) -> None:
             user = orgs.find_user(session, email)
             if user is None:
                 raise click.ClickException(f"There is no user {email}.")
-            click.echo(orgs.issue_key(session, user, label))
+            key, raw_key = orgs.new_key(session, user, label)
+            audit_key_issued(session, user, key)
+            click.echo(raw_key)
 
     manifest = click.Group("manifest", help="Write the mail clients' manifests.")
     app.cli.add_command(manifest)
@@ -281,6 +299,20 @@ def init_app(app: Flask) -> None:
     groups = Groups(users=users, keys=keys, orgs=orgs_group)
     for module in command_modules():
         module.register(app, groups)
+
+
+def audit_key_issued(session: Session, user: User, key: ApiKey) -> None:
+    from connector.audit import service as audit
+    from connector.cli.people import cli_actor
+
+    audit.record(
+        session,
+        org_id=user.organization_id,
+        actor=cli_actor(),
+        action="key.issued",
+        target=f"key:{key.id}",
+        detail={"user": user.email, "label": key.label},
+    )
 
 
 def worker_count(redis_url: str | None, requested: int | None) -> int:

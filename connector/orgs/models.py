@@ -58,6 +58,11 @@ class User(Timestamped, Base):
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 
+    @property
+    def active(self) -> bool:
+        """Not deactivated: their keys, tokens, sessions and links are honoured."""
+        return self.deactivated_at is None
+
 
 class ApiKey(Timestamped, Base):
     __tablename__ = "api_keys"

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connector.addresses import FreeMailDomains, domain_of
@@ -74,9 +74,13 @@ def store_key(session: Session, user: User, raw_key: str, label: str = "") -> Ap
 
 def issue_key(session: Session, user: User, label: str = "") -> str:
     """A new random key for the user; only its hash is kept, so this is the only time it shows."""
+    return new_key(session, user, label)[1]
+
+
+def new_key(session: Session, user: User, label: str = "") -> tuple[ApiKey, str]:
+    """As issue_key, with the key's row (its id names it in `keys list` and the audit log)."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
-    store_key(session, user, raw_key, label)
-    return raw_key
+    return store_key(session, user, raw_key, label), raw_key
 
 
 def derived_key(secret: str, purpose: str) -> str:
@@ -92,7 +96,8 @@ def authenticate(session: Session, raw_key: str) -> User | None:
     key = session.scalar(
         select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key), ApiKey.revoked_at.is_(None))
     )
-    if key is None:
+    # A deactivated user's keys stay as they were (reactivating brings them back), unused.
+    if key is None or not key.user.active:
         return None
     now = utcnow()
     last_used = key.last_used_at
@@ -106,6 +111,74 @@ def authenticate(session: Session, raw_key: str) -> User | None:
 
 def revoke_key(session: Session, key: ApiKey) -> None:
     key.revoked_at = utcnow()
+
+
+# Administration: who has access, and taking it away ------------------------------------
+
+
+def list_orgs(session: Session) -> list[Organization]:
+    return list(session.scalars(select(Organization).order_by(Organization.name)))
+
+
+def list_users(session: Session, org: Organization | None = None) -> list[User]:
+    """The users of one organization, or of all, by organization then address."""
+    query = select(User).join(User.organization).order_by(Organization.name, User.email)
+    if org is not None:
+        query = query.where(User.organization_id == org.id)
+    return list(session.scalars(query))
+
+
+def last_key_use(session: Session, user_ids: list[int]) -> dict[int, dt.datetime]:
+    """When each user last used any of their API keys (to the minute), for those who have."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(ApiKey.user_id, func.max(ApiKey.last_used_at))
+        .where(ApiKey.user_id.in_(user_ids), ApiKey.last_used_at.is_not(None))
+        .group_by(ApiKey.user_id)
+    )
+    return {user_id: last for user_id, last in rows if last is not None}
+
+
+def list_keys(session: Session, user: User | None = None) -> list[ApiKey]:
+    """API keys (never their secret: only its hash is kept), of one user or of everyone."""
+    query = select(ApiKey).order_by(ApiKey.id)
+    if user is not None:
+        query = query.where(ApiKey.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_key(session: Session, key_id: int) -> ApiKey | None:
+    return session.get(ApiKey, key_id)
+
+
+def deactivate_user(session: Session, user: User) -> bool:
+    """Take the user's access away at once: keys, Entra tokens, add-on requests, browser
+    sessions and record links are refused from the next request on. Their records, and
+    what they did, stay. False when they were deactivated already."""
+    if user.deactivated_at is not None:
+        return False
+    user.deactivated_at = utcnow()
+    session.flush()
+    return True
+
+
+def reactivate_user(session: Session, user: User) -> bool:
+    """Give the access back: keys that were not revoked work again. False when active."""
+    if user.deactivated_at is None:
+        return False
+    user.deactivated_at = None
+    session.flush()
+    return True
+
+
+def set_role(session: Session, user: User, role: Role) -> bool:
+    """False when the user had that role already."""
+    if user.role == role:
+        return False
+    user.role = role
+    session.flush()
+    return True
 
 
 def allow_sign_in_domain(

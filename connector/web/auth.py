@@ -67,6 +67,9 @@ def _entra_user(token: str) -> User | None:
             "Entra token for %s from tenant %s has no user here", identity.email, identity.tenant_id
         )
         return None
+    if not user.active:
+        log.info("Entra token for %s refused: the user is deactivated", identity.email)
+        return None
     return user
 
 

@@ -276,6 +276,9 @@ def _link_reader(record_type: str, record_id: int) -> User:
     user = get_session().get(User, user_id)
     if user is None:
         abort(403, "This link is not valid.")
+    if not user.active:
+        # The link travels with the person who left: it stops with their access.
+        abort(403, "This link is not valid any more: its user no longer has access.")
     return user
 
 

@@ -42,13 +42,14 @@ from connector.accounts import service
 from connector.accounts.crypto import TokenCipher
 from connector.accounts.models import LinkedAccount, Provider
 from connector.addresses import domain_of
+from connector.audit import service as audit
 from connector.db import get_session
 from connector.orgs.models import ApiKey, Organization, User
 from connector.orgs.service import (
     ConflictError,
     create_user,
     find_user,
-    issue_key,
+    new_key,
     org_for_sign_in_domain,
 )
 from connector.orgs.service import revoke_key as revoke
@@ -271,7 +272,11 @@ def google_callback() -> ResponseReturnValue:
     )
     if user is None:
         return refused(f"{email} is not a user of this connector. Ask your admin to add you.", 403)
-    return _signed_in(db, user, email, record.get("client"), record.get("next"))
+    if (refusal := _deactivated(db, user)) is not None:
+        return refusal
+    return _signed_in(
+        db, user, email, record.get("client"), record.get("next"), provider=Provider.GOOGLE
+    )
 
 
 MS_SCOPES = ["User.Read"]
@@ -360,10 +365,14 @@ def microsoft_callback() -> ResponseReturnValue:
     )
     if user is None:
         return refused(f"{email or 'This account'} is not a user of this connector here.", 403)
+    if (refusal := _deactivated(db, user)) is not None:
+        return refusal
     microsoft.save_cache(
         get_store(current_app), current_app.extensions["connector.token_cipher"], user.id, cache
     )
-    return _signed_in(db, user, email, record.get("client"), record.get("next"))
+    return _signed_in(
+        db, user, email, record.get("client"), record.get("next"), provider=Provider.MICROSOFT
+    )
 
 
 @dataclass(frozen=True)
@@ -429,12 +438,34 @@ def _link(
 
 
 def _signed_in(
-    db: Any, user: User, email: str, client: str | None, next_path: str | None = None
+    db: Any,
+    user: User,
+    email: str,
+    client: str | None,
+    next_path: str | None = None,
+    *,
+    provider: Provider,
 ) -> ResponseReturnValue:
     session["user_id"] = user.id
+    audit.record(
+        db,
+        org_id=user.organization_id,
+        actor=user,
+        action="user.signed_in",
+        target=f"user:{user.id}",
+        detail={"provider": provider.value, "client": client or "web"},
+    )
     if client == "outlook":
         # The Outlook dialog hands the pane a key of its own (messageParent).
-        api_key = issue_key(db, user, "Outlook add-in")
+        key, api_key = new_key(db, user, "Outlook add-in")
+        audit.record(
+            db,
+            org_id=user.organization_id,
+            actor=user,
+            action="key.issued",
+            target=f"key:{key.id}",
+            detail={"user": user.email, "label": key.label},
+        )
         db.commit()
         office_dialog(scripts=True)  # Office.js hands the key to the pane
         return (
@@ -454,8 +485,25 @@ def _signed_in(
 
 
 def signed_in_user() -> User | None:
+    """The user this browser signed in as; None when none, or when deactivated since
+    (their session ends at once: the next page asks them to sign in, which refuses them)."""
     user_id = session.get("user_id")
-    return get_session().get(User, user_id) if user_id else None
+    user = get_session().get(User, user_id) if user_id else None
+    if user is not None and not user.active:
+        session.pop("user_id", None)
+        return None
+    return user
+
+
+DEACTIVATED = "Your access to this connector has been turned off. Ask your admin."
+
+
+def _deactivated(db: Session, user: User) -> ResponseReturnValue | None:
+    """The page that refuses a deactivated user's sign-in, with nothing kept of it."""
+    if user.active:
+        return None
+    db.rollback()
+    return refused(DEACTIVATED, 403)
 
 
 def csrf_token() -> str:
@@ -516,6 +564,14 @@ def revoke_key(key_id: int) -> ResponseReturnValue:
     # Keys are checked against the database on every request: revoked here, refused
     # at once by every worker.
     revoke(db, key)
+    audit.record(
+        db,
+        org_id=key.user.organization_id,
+        actor=key.user,
+        action="key.revoked",
+        target=f"key:{key.id}",
+        detail={"user": key.user.email, "label": key.label},
+    )
     db.commit()
     return redirect(url_for("accounts.account", notice="Key revoked."))
 

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from connector.activities import intake
+from connector.audit import service as audit
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import merge_companies, merge_contacts
 from connector.lookup import view_models as vm
@@ -34,6 +35,18 @@ def _created(ref: RecordRef) -> dict[str, Any]:
     ctx = service_ctx()
     ctx.session.commit()
     return record_card(ctx, ref)
+
+
+def _audit(ctx: Ctx, action: str, ref: RecordRef, detail: dict[str, Any] | None = None) -> None:
+    """Into the audit log, committed with the change itself."""
+    audit.record(
+        ctx.session,
+        org_id=ctx.org_id,
+        actor=ctx.user,
+        action=action,
+        target=f"{ref.type.value}:{ref.id}",
+        detail=detail,
+    )
 
 
 def _etag(version: int) -> str:
@@ -176,7 +189,9 @@ def _card_route(
         @blp.alt_response(412, schema=ErrorSchema, description="Changed since that version")
         def delete(self, record_id: int) -> None:
             ctx = service_ctx()
-            editing.archive(ctx, RecordRef(record_type, record_id), _expected_version())
+            ref = RecordRef(record_type, record_id)
+            editing.archive(ctx, ref, _expected_version())
+            _audit(ctx, "record.archived", ref)
             ctx.session.commit()
 
     @blp.route(f"/{plural}/<int:record_id>/restore", endpoint=f"{plural}-restore")
@@ -190,6 +205,7 @@ def _card_route(
             ctx = service_ctx()
             ref = RecordRef(record_type, record_id)
             editing.restore(ctx, ref, _expected_version())
+            _audit(ctx, "record.restored", ref)
             ctx.session.commit()
             return _card_with_etag(ctx, ref)
 
@@ -234,6 +250,8 @@ def _merge_route(record_type: RecordType, plural: str, merge: Any) -> None:
         def post(self, data: dict[str, Any], record_id: int) -> Any:
             ctx = service_ctx()
             merge(ctx, record_id, data["from_"], _expected_version())
+            ref = RecordRef(record_type, record_id)
+            _audit(ctx, "record.merged", ref, {"from": f"{kind}:{data['from_']}"})
             ctx.session.commit()
             return _card_with_etag(ctx, RecordRef(record_type, record_id))
 

@@ -202,6 +202,13 @@ def _handle(kind: str, name: str = "") -> ResponseReturnValue:
         )
         return jsonify(cards.push(access) if is_trigger else cards.render(push_card=access))
     user = user_or_address
+    if not user.active:
+        return jsonify(
+            _error_card(
+                "Your access to the connector has been turned off. Ask your connector admin.",
+                is_trigger,
+            )
+        )
     if kind == "action" and name not in addon.ACTIONS:
         return jsonify(code=404, status="Not Found", message="No such action."), 404
     try:
