@@ -194,3 +194,24 @@ def test_the_page_in_a_browser(app, caller, browser, runner) -> None:
             page.get_by_role("link", name="Welcome").wait_for()
         finally:
             context.close()
+
+
+def test_deactivating_someone_refuses_them_at_once_and_is_audited(app, client, caller, make_caller):
+    member = make_caller(email="bob@acme.test", role=Role.MEMBER)
+    assert member.get("/api/v1/me").status_code == 200
+    csrf = sign_in(client, caller.user_id)
+    off = client.post(f"/admin/users/{member.user_id}/access", data={"csrf": csrf, "active": "0"})
+    assert off.status_code == 303
+    assert member.get("/api/v1/me").status_code == 401
+    page = text(client.get("/admin"))
+    assert "Deactivated" in page and "user.deactivated" in page
+    itself = client.post(
+        f"/admin/users/{caller.user_id}/access", data={"csrf": csrf, "active": "0"}
+    )
+    assert itself.status_code == 400
+    on = client.post(f"/admin/users/{member.user_id}/access", data={"csrf": csrf, "active": "1"})
+    assert on.status_code == 303
+    assert member.get("/api/v1/me").status_code == 200
+    client.post(f"/admin/users/{member.user_id}/role", data={"csrf": csrf, "role": "admin"})
+    page = text(client.get("/admin"))
+    assert "user.reactivated" in page and "user.role_changed" in page

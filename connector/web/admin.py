@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from connector.addresses import normalize_domain, normalize_email
 from connector.admin_links import MAX_AGE_SECONDS, read_admin_link
+from connector.audit import service as audit
 from connector.db import get_session
 from connector.email_templates import service as templates
 from connector.email_templates.models import EmailTemplate
@@ -40,6 +41,9 @@ from connector.web.security import error_page
 from connector.web.signin import check_csrf, csrf_token, signed_in_user
 
 bp = Blueprint("admin", __name__)
+
+# The audit log's newest events on the page (`connector audit` prints them all).
+AUDIT_SHOWN = 100
 
 # Who may come in ------------------------------------------------------------------------
 
@@ -109,6 +113,7 @@ def _overview(user: User, **extra: Any) -> dict[str, Any]:
         "keys": keys,
         "domains": list(domains),
         "templates": templates.list_templates(_ctx(user)),
+        "audit": audit.events(db, org_id, limit=AUDIT_SHOWN)[::-1],
         "notice": request.args.get("notice", ""),
         **extra,
     }
@@ -135,9 +140,47 @@ def set_role(user_id: int) -> ResponseReturnValue:
         if person.role == Role.ADMIN and role != Role.ADMIN and _admin_count(admin) == 1:
             message = "The organization would have no admin left: make someone else admin first."
             return _page("admin.html", 400, **_overview(admin, error=message))
-        person.role = Role(role)
+        if orgs.set_role(db, person, Role(role)):
+            audit.record(
+                db,
+                org_id=admin.organization_id,
+                actor=admin,
+                action="user.role_changed",
+                target=f"user:{person.id}",
+                detail={"email": person.email, "role": role},
+            )
         db.commit()
         return _done(f"{person.email} is now {role}.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/users/<int:user_id>/access")
+def set_access(user_id: int) -> ResponseReturnValue:
+    """Deactivate someone (their keys, tokens, sessions and links stop working at once; their
+    records stay), or give the access back."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        person = db.get(User, user_id)
+        if person is None or person.organization_id != admin.organization_id:
+            return error_page(404, "Not Found", "There is no such person in your organization.")
+        if person.id == admin.id:
+            message = "You cannot deactivate yourself: ask another admin."
+            return _page("admin.html", 400, **_overview(admin, error=message))
+        deactivate = request.form.get("active") == "0"
+        changed = (orgs.deactivate_user if deactivate else orgs.reactivate_user)(db, person)
+        if changed:
+            audit.record(
+                db,
+                org_id=admin.organization_id,
+                actor=admin,
+                action="user.deactivated" if deactivate else "user.reactivated",
+                target=f"user:{person.id}",
+                detail={"email": person.email},
+            )
+        db.commit()
+        return _done(f"{person.email} is {'deactivated' if deactivate else 'active again'}.")
 
     return _posted(handle)
 
@@ -161,6 +204,14 @@ def revoke_key(key_id: int) -> ResponseReturnValue:
         if key is None or key.user.organization_id != admin.organization_id:
             return error_page(404, "Not Found", "There is no such key in your organization.")
         orgs.revoke_key(db, key)
+        audit.record(
+            db,
+            org_id=admin.organization_id,
+            actor=admin,
+            action="key.revoked",
+            target=f"key:{key.id}",
+            detail={"email": key.user.email, "prefix": key.prefix},
+        )
         db.commit()
         return _done(f"Key {key.prefix}… of {key.user.email} revoked.")
 
