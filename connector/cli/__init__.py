@@ -28,7 +28,9 @@ def command_modules() -> tuple[CommandModule, ...]:
 
     Imported here, not at the top: they import the groups' types from connector.cli.groups.
     """
-    return ()
+    from connector.cli import transfer
+
+    return (transfer,)
 
 
 def init_app(app: Flask) -> None:
