@@ -170,6 +170,7 @@ def register(app: Flask, groups: Groups) -> None:
         rejects_path = rejects or file.with_name(file.name + ".rejected.csv")
         rejected = Rejects(rejects_path, source.columns)
         summary = Summary()
+        started = time.monotonic()
         session: Session = app.extensions["connector.sessionmaker"]()
         try:
             org = orgs.find_org(session, org_name)
@@ -221,6 +222,9 @@ def register(app: Flask, groups: Groups) -> None:
             rejected.close()
 
         click.echo(summary.line() + (" (dry run: nothing was written)" if dry_run else ""))
+        elapsed = time.monotonic() - started
+        rate = summary.rows / elapsed if elapsed > 0 else 0.0
+        click.echo(f"{summary.rows} rows in {elapsed:.1f} s ({rate:,.0f} rows/s).", err=True)
         if summary.companies_created:
             verb = "would be created" if dry_run else "created"
             click.echo(f"{summary.companies_created} new companies {verb} for them.")

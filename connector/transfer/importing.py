@@ -13,6 +13,7 @@ A row that cannot be imported is handed to `reject` with the reason, and the res
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,13 +21,15 @@ from functools import partial
 from itertools import islice
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from connector.addresses import company_name_from_domain, domain_of, normalize_domain
 from connector.addresses import normalize_email as _normalize_email
 from connector.errors import ServiceError
 from connector.orgs.context import Ctx
+from connector.orm import utcnow
 from connector.records.editing import update_company, update_contact, update_lead
 from connector.records.models import (
     Company,
@@ -52,6 +55,63 @@ COMPANY_DOMAINS = cast(Table, CompanyDomain.__table__)
 CONTACTS = cast(Table, Contact.__table__)
 CONTACT_EMAILS = cast(Table, ContactEmail.__table__)
 LEADS = cast(Table, Lead.__table__)
+# An address as most files write it: nothing for parseaddr to take apart.
+_PLAIN_ADDRESS = re.compile(r"[^\s@<>\"(),;:]+@(?!\.)[^\s@<>\"(),;:]+\.[^\s@<>\"(),;:]+")
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def among(session: Session, column: Any, items: Iterable[Any]) -> Any:
+    """`column IN (items)`; on PostgreSQL `column IN (SELECT unnest(array))`: one parameter,
+    whatever the count (a thousand would cost the driver more to render than the query to
+    run), and a set the planner hashes or looks up by index, even while a table that is being
+    filled has no statistics yet (`= ANY(array)` then compares each row with every item)."""
+    items = list(items)
+    if _postgres(session):
+        array = bindparam(None, items, type_=ARRAY(column.type))
+        return column.in_(select(func.unnest(array)).scalar_subquery())
+    return column.in_(items)
+
+
+def bulk_insert(
+    session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bool
+) -> list[int]:
+    """Insert the rows (dicts with the same keys, every column given that has no server
+    default); with `ids`, their new ids, in the rows' order. PostgreSQL: the ids are taken
+    from the table's sequence in one query, then the rows go in by COPY. SQLite: one
+    executemany (RETURNING the ids)."""
+    if not rows:
+        return []
+    if _postgres(session):
+        new_ids: list[int] = []
+        if ids:
+            new_ids = list(
+                session.scalars(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                        "FROM generate_series(1, :count)"
+                    ),
+                    {"table": table.name, "count": len(rows)},
+                )
+            )
+            rows = [{"id": i, **row} for i, row in zip(new_ids, rows, strict=True)]
+        columns = list(rows[0])
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            names = ", ".join(columns)
+            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+        return new_ids
+    if not ids:
+        session.execute(insert(table), rows)
+        return []
+    return list(
+        session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    )
 
 
 class BadRow(ValueError):
@@ -91,6 +151,9 @@ def _limit(value: str | None, length: int, what: str) -> str | None:
 
 
 def normalize_email(raw: str) -> str:
+    plain = raw.strip()
+    if len(plain) <= 320 and _PLAIN_ADDRESS.fullmatch(plain):
+        return plain.lower()
     address = _normalize_email(raw)
     if address is None or len(address) > 320:
         raise BadRow(f"{raw!r} is not an email address")
@@ -190,9 +253,10 @@ class Companies:
         if not pending:
             return 0
         session, org_id = self.ctx.session, self.ctx.org_id
-        table = COMPANIES
-        ids = session.scalars(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        now = utcnow()
+        ids = bulk_insert(
+            session,
+            COMPANIES,
             [
                 {
                     "organization_id": org_id,
@@ -201,10 +265,13 @@ class Companies:
                     "phone": ref.phone,
                     "owner_id": self.ctx.user.id,
                     "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for ref in pending
             ],
-        ).all()
+            ids=True,
+        )
         domain_rows = []
         for ref, company_id in zip(pending, ids, strict=True):
             ref.id = company_id
@@ -213,8 +280,7 @@ class Companies:
                 {"organization_id": org_id, "company_id": company_id, "domain": d}
                 for d in ref.domains
             ]
-        if domain_rows:
-            session.execute(insert(COMPANY_DOMAINS), domain_rows)
+        bulk_insert(session, COMPANY_DOMAINS, domain_rows, ids=False)
         return len(pending)
 
 
@@ -339,7 +405,8 @@ class Importer:
         owners: dict[str, int] = dict(
             session.execute(
                 select(ContactEmail.email, ContactEmail.contact_id).where(
-                    ContactEmail.organization_id == org_id, ContactEmail.email.in_(addresses)
+                    ContactEmail.organization_id == org_id,
+                    among(session, ContactEmail.email, addresses),
                 )
             ).all()
         )
@@ -355,12 +422,12 @@ class Importer:
                     Contact.job_title,
                     Contact.company_id,
                     Contact.archived_at,
-                ).where(Contact.id.in_(ids))
+                ).where(among(session, Contact.id, ids))
             ):
                 stored[record.id] = record
             for contact_id, email in session.execute(
                 select(ContactEmail.contact_id, ContactEmail.email)
-                .where(ContactEmail.contact_id.in_(ids))
+                .where(among(session, ContactEmail.contact_id, ids))
                 .order_by(ContactEmail.id)
             ):
                 stored_emails.setdefault(contact_id, []).append(email)
@@ -417,7 +484,7 @@ class Importer:
         if not new:
             return
         org_id, owner_id = self.ctx.org_id, self.ctx.user.id
-        table = CONTACTS
+        now = utcnow()
         params = []
         for item, company in new:
             name = item["name"] or item["emails"][0]
@@ -431,18 +498,20 @@ class Importer:
                     "company_id": company.id if company is not None else None,
                     "owner_id": owner_id,
                     "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
                 }
             )
-        ids = self.session.scalars(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), params
-        ).all()
-        self.session.execute(
-            insert(CONTACT_EMAILS),
+        ids = bulk_insert(self.session, CONTACTS, params, ids=True)
+        bulk_insert(
+            self.session,
+            CONTACT_EMAILS,
             [
                 {"organization_id": org_id, "contact_id": contact_id, "email": address}
                 for (item, _), contact_id in zip(new, ids, strict=True)
                 for address in item["emails"]
             ],
+            ids=False,
         )
         self.summary.created += len(new)
 
@@ -601,7 +670,7 @@ class Importer:
                 .join(Contact, Contact.id == ContactEmail.contact_id)
                 .where(
                     ContactEmail.organization_id == org_id,
-                    ContactEmail.email.in_(emails),
+                    among(session, ContactEmail.email, emails),
                     Contact.archived_at.is_(None),
                 )
             ):
@@ -627,13 +696,17 @@ class Importer:
         by_title: dict[tuple[str, int | None], Any] = {}
         if own_ids:
             for record in session.execute(
-                select(*columns).where(Lead.organization_id == org_id, Lead.id.in_(own_ids))
+                select(*columns).where(
+                    Lead.organization_id == org_id, among(session, Lead.id, own_ids)
+                )
             ):
                 by_id[record.id] = record
         if external_ids:
             for record in session.execute(
                 select(*columns)
-                .where(Lead.organization_id == org_id, Lead.external_id.in_(external_ids))
+                .where(
+                    Lead.organization_id == org_id, among(session, Lead.external_id, external_ids)
+                )
                 .order_by(Lead.id)
             ):
                 by_external.setdefault(record.external_id, record)
@@ -651,7 +724,7 @@ class Importer:
         if contact_ids:
             for record in session.execute(
                 select(*columns)
-                .where(Lead.organization_id == org_id, Lead.contact_id.in_(contact_ids))
+                .where(Lead.organization_id == org_id, among(session, Lead.contact_id, contact_ids))
                 .order_by(Lead.id)
             ):
                 by_title.setdefault((name_key(record.title), record.contact_id), record)
@@ -661,7 +734,7 @@ class Importer:
                 .where(
                     Lead.organization_id == org_id,
                     Lead.contact_id.is_(None),
-                    Lead.title.in_(loose_titles),
+                    among(session, Lead.title, loose_titles),
                 )
                 .order_by(Lead.id)
             ):
@@ -700,6 +773,8 @@ class Importer:
                         "company_id": company_id,
                         "owner_id": self.ctx.user.id,
                         "version": 1,
+                        "created_at": utcnow(),
+                        "updated_at": utcnow(),
                     }
                 )
                 continue
@@ -730,9 +805,8 @@ class Importer:
                 self.summary.unchanged += 1
                 continue
             self._update(row, partial(update_lead, self.ctx, lead.id, data))
-        if new_rows:
-            session.execute(insert(LEADS), new_rows)
-            self.summary.created += len(new_rows)
+        bulk_insert(session, LEADS, new_rows, ids=False)
+        self.summary.created += len(new_rows)
 
 
 def _same(value: Any, stored: Any, name: str) -> bool:
