@@ -18,6 +18,8 @@ from typing import Any
 from connector.transfer.headers import ColumnMap, KindSpec, map_columns
 
 SNIFF_BYTES = 64 * 1024
+# csv.Sniffer tries every quoting pattern over its sample: a few rows are plenty.
+SNIFFER_SAMPLE = 8 * 1024
 SEPARATORS = ",;\t"
 # Several values in one cell: Google's " ::: ", HubSpot's "a@x.com;b@y.com".
 MULTI_SPLIT = re.compile(r"\s*(?::::|[;,\n])\s*")
@@ -80,7 +82,7 @@ def detect_separator(text: str) -> str:
     header = _header_line(sample)
     counts = {sep: _count_outside_quotes(header, sep) for sep in SEPARATORS}
     try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+        sniffed = csv.Sniffer().sniff(sample[:SNIFFER_SAMPLE], delimiters=SEPARATORS).delimiter
     except csv.Error:
         sniffed = None
     best = max(SEPARATORS, key=lambda sep: counts[sep])
@@ -109,7 +111,7 @@ def open_source(
     if not data.strip():
         raise UnreadableFile(f"{path} is empty.")
     text, encoding = decode(data)
-    if text.lstrip().upper().startswith("BEGIN:VCARD"):
+    if text[:4096].lstrip()[:11].upper() == "BEGIN:VCARD":
         return Source("vcard", encoding, None, VCARD_COLUMNS, None, read_vcards(text))
     separator = detect_separator(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
