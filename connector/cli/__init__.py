@@ -31,9 +31,9 @@ def command_modules() -> tuple[CommandModule, ...]:
 
     Imported here, not at the top: they import the groups' types from connector.cli.groups.
     """
-    from connector.cli import admin_link, audit, jobs, people
+    from connector.cli import admin_link, audit, jobs, people, transfer
 
-    return (people, audit, jobs, admin_link)
+    return (people, audit, jobs, admin_link, transfer)
 
 
 def init_app(app: Flask) -> None:
