@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,3 +266,53 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     yield process, url
     process.kill()
     process.wait(timeout=10)
+
+
+# Background jobs -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queue_app(app: Flask, tmp_path: Path) -> Flask:
+    """The test's app, with its instance folder (and so the SQLite queue) in tmp_path."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    app.instance_path = str(instance)
+    return app
+
+
+@pytest.fixture
+def worker(queue_app: Flask) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start `connector worker` on the same database and queue as the test's app."""
+    started: list[subprocess.Popen[bytes]] = []
+    config = queue_app.config
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    env.update(
+        CONNECTOR_INSTANCE_PATH=queue_app.instance_path,
+        CONNECTOR_DATABASE_URL=config["DATABASE_URL"],
+        CONNECTOR_SECRET_KEY=config["SECRET_KEY"],
+    )
+    if config["REDIS_URL"]:
+        env.update(
+            CONNECTOR_REDIS_URL=config["REDIS_URL"], CONNECTOR_REDIS_PREFIX=config["REDIS_PREFIX"]
+        )
+    log = Path(queue_app.instance_path) / "worker.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "connector"), "worker", "--workers", "1"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGINT)  # graceful: the running job ends first
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -215,3 +216,63 @@ def test_deactivating_someone_refuses_them_at_once_and_is_audited(app, client, c
     client.post(f"/admin/users/{member.user_id}/role", data={"csrf": csrf, "role": "admin"})
     page = text(client.get("/admin"))
     assert "user.reactivated" in page and "user.role_changed" in page
+
+
+# Import and export from the page ------------------------------------------------------------
+
+
+def test_an_import_runs_as_a_job_with_its_progress_in_a_browser(
+    queue_app, caller, browser, runner, worker, tmp_path
+) -> None:
+    rows = ['"First Name","Last Name","E-mail Address","Company"']
+    rows += [f'"Person","{n}","person{n}@initech.test","Initech"' for n in range(300)]
+    rows += ['"Nobody","Bad","not an address","Initech"']
+    upload = tmp_path / "outlook.csv"
+    upload.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    worker()
+    with serve(queue_app) as base:
+        queue_app.config["PUBLIC_URL"] = base
+        link = re.search(
+            r"\S+/admin/sign-in\?t=\S+",
+            runner.invoke(args=["admin-link", "--email", "ann@acme.test"]).output,
+        ).group(0)
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            page.goto(link)
+            page.get_by_label("Import", exact=True).select_option("contacts")
+            page.get_by_label("from a file").set_input_files(str(upload))
+            page.get_by_role("button", name="Import", exact=True).click()
+            page.get_by_role("heading", name="Import of outlook.csv (contacts)").wait_for()
+            # The page reloads itself until the worker is done.
+            page.locator("#import-summary").wait_for(timeout=60_000)
+            summary = page.locator("#import-summary").inner_text()
+            assert "created 300" in summary and "rejected 1" in summary
+            with page.expect_download() as download:
+                page.get_by_role("link", name="The rejected rows").click()
+            rejected = Path(download.value.path()).read_text(encoding="utf-8-sig")
+            assert "not an address" in rejected and ",302," in rejected  # its line
+        finally:
+            context.close()
+    [found] = caller.get("/api/v1/lookup?email=person7@initech.test").json["results"]
+    assert found["contact"]["name"] == "Person 7"
+    log = runner.invoke(args=["audit", "--org", "Acme"]).output
+    assert "records.imported" in log
+
+
+def test_export_from_the_page_reimports_unchanged(app, client, caller, runner, tmp_path) -> None:
+    create_contact(caller, "Hank Scorpio", ["hank@globex.test", "h@globex.test"])
+    csrf = sign_in(client, caller.user_id)
+    del csrf
+    response = client.get("/admin/export?kind=contacts&format=csv")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    exported = tmp_path / "contacts.csv"
+    exported.write_bytes(response.data)
+    result = runner.invoke(args=["import", "contacts", str(exported), "--org", "Acme"])
+    assert "created 0, updated 0, unchanged 1, rejected 0" in result.output
+    assert client.get("/admin/export?kind=nothing").status_code == 400
+    lines = client.get("/admin/export?kind=contacts&format=jsonl").get_data(as_text=True)
+    assert '"hank@globex.test"' in lines
+    assert client.get("/admin/imports/0123456789abcdef").status_code == 404
+    assert client.get("/admin/imports/..%2F..%2Fetc").status_code == 404

@@ -4,12 +4,10 @@ retries, the failed jobs and trying them again."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,53 +34,6 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.1)
-
-
-@pytest.fixture
-def queue_app(app: Flask, tmp_path: Path) -> Flask:
-    """The test's app, with its instance folder (and so the SQLite queue) in tmp_path."""
-    instance = tmp_path / "instance"
-    instance.mkdir()
-    app.instance_path = str(instance)
-    return app
-
-
-@pytest.fixture
-def worker(queue_app: Flask) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start `connector worker` on the same database and queue as the test's app."""
-    started: list[subprocess.Popen[bytes]] = []
-    config = queue_app.config
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    env.update(
-        CONNECTOR_INSTANCE_PATH=queue_app.instance_path,
-        CONNECTOR_DATABASE_URL=config["DATABASE_URL"],
-        CONNECTOR_SECRET_KEY=config["SECRET_KEY"],
-    )
-    if config["REDIS_URL"]:
-        env.update(
-            CONNECTOR_REDIS_URL=config["REDIS_URL"], CONNECTOR_REDIS_PREFIX=config["REDIS_PREFIX"]
-        )
-    log = Path(queue_app.instance_path) / "worker.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [str(BIN / "connector"), "worker", "--workers", "1"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.send_signal(signal.SIGINT)  # graceful: the running job ends first
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def contacts(app: Flask) -> int:

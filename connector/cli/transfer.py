@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from typing import Any, TextIO
 
 import click
 from flask import Flask
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -22,12 +20,13 @@ from connector.cli.people import cli_actor
 from connector.db import session_scope
 from connector.orgs import service as orgs
 from connector.orgs.context import Ctx
-from connector.orgs.models import Role, User
+from connector.orgs.models import User
 from connector.store import StoreUnavailable, get_store
 from connector.transfer import exporting
 from connector.transfer.headers import KINDS, MappingError, parse_overrides
 from connector.transfer.importing import Summary, import_rows
-from connector.transfer.reading import Source, SourceRow, UnreadableFile, open_source
+from connector.transfer.reading import Source, UnreadableFile, open_source
+from connector.transfer.runs import Rejects, acting_user
 
 
 def record_audit(session: Session, actor: User, action: str, detail: dict[str, Any]) -> None:
@@ -41,47 +40,6 @@ def record_audit(session: Session, actor: User, action: str, detail: dict[str, A
         target=str(detail.get("kind", "")),
         detail={**detail, "as": actor.email},
     )
-
-
-def acting_user(session: Session, org_id: int) -> User | None:
-    """Whom an import acts as (the records' owner, the history's author): the organization's
-    first admin, else its first user; deactivated users never."""
-    query = (
-        select(User)
-        .where(User.organization_id == org_id, User.deactivated_at.is_(None))
-        .order_by(User.role != Role.ADMIN, User.id)
-        .limit(1)
-    )
-    return session.scalar(query)
-
-
-class Rejects:
-    """The rejects file: the rows' own columns, then `line` and `reason`; opened at the first."""
-
-    def __init__(self, path: Path, columns: list[str]) -> None:
-        self.path = path
-        self.columns = columns
-        self.count = 0
-        self._file: TextIO | None = None
-        self._writer: Any = None
-
-    def __call__(self, row: SourceRow, reason: str) -> None:
-        if self._writer is None:
-            self._file = self.path.open("w", encoding="utf-8-sig", newline="")
-            extra = [c for c in row.cells if c not in self.columns]
-            self.columns = [*self.columns, *extra]
-            self._writer = csv.writer(self._file)
-            self._writer.writerow([*self.columns, "line", "reason"])
-        cells = [row.cells.get(c, "") for c in self.columns]
-        self._writer.writerow([*cells, row.line, reason])
-        self.count += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        elif self.path.exists():
-            # This run rejected nothing: a rejects file of an earlier run would mislead.
-            self.path.unlink()
 
 
 @contextlib.contextmanager

@@ -137,6 +137,14 @@ class Summary:
     def imported(self) -> int:
         return self.created + self.updated + self.unchanged
 
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
 
 def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)

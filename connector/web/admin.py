@@ -8,7 +8,12 @@ form carries the session's CSRF token.
 
 from __future__ import annotations
 
+import io
+import re
+import secrets
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -18,11 +23,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 
 from connector.addresses import normalize_domain, normalize_email
 from connector.admin_links import MAX_AGE_SECONDS, read_admin_link
@@ -31,12 +38,16 @@ from connector.db import get_session
 from connector.email_templates import service as templates
 from connector.email_templates.models import EmailTemplate
 from connector.errors import ServiceError
+from connector.jobs import get_jobs
+from connector.jobs.tasks import REJECTS_FILE, import_folder, read_progress, write_progress
 from connector.orgs import service as orgs
 from connector.orgs.context import Ctx
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
 from connector.records.refs import RecordRef
 from connector.records.service import contact_for_email, get_record
 from connector.store import get_store
+from connector.transfer import exporting
+from connector.transfer.headers import KINDS
 from connector.web.security import error_page
 from connector.web.signin import check_csrf, csrf_token, signed_in_user
 
@@ -352,6 +363,125 @@ def delete_template(template_id: int) -> ResponseReturnValue:
         return _done(f"Template {name!r} deleted.")
 
     return _posted(handle)
+
+
+# Import and export -----------------------------------------------------------------------
+
+RUN_ID = re.compile(r"^[0-9a-f]{16}$")
+# While an import runs, its page reloads itself this often (seconds): no script needed.
+PROGRESS_REFRESH_SECONDS = 2
+
+
+@bp.post("/admin/import")
+def start_import() -> ResponseReturnValue:
+    """Save the uploaded file and queue its import; the run's page shows its progress."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        kind = request.form.get("kind", "")
+        upload = request.files.get("file")
+        if kind not in KINDS:
+            return _page("admin.html", 400, **_overview(admin, error="Choose what to import."))
+        if upload is None or not upload.filename:
+            return _page("admin.html", 400, **_overview(admin, error="Choose a file to import."))
+        run_id = secrets.token_hex(8)
+        folder = import_folder(current_app, run_id)
+        folder.mkdir(parents=True)
+        file_name = secure_filename(upload.filename) or "import.csv"
+        upload.save(folder / file_name)
+        state = {"kind": kind, "file": file_name, "rows": 0, "done": False}
+        write_progress(folder, {**state, "organization_id": admin.organization_id})
+        get_jobs(current_app).enqueue(
+            "import_upload", run_id=run_id, file_name=file_name, kind=kind, user_id=admin.id
+        )
+        return redirect(url_for("admin.import_run", run_id=run_id), 303)
+
+    return _posted(handle)
+
+
+def _run(admin: User, run_id: str) -> tuple[Path, dict[str, Any]] | None:
+    """An import of the admin's organization, by its id, and its state; None for none."""
+    if RUN_ID.match(run_id) is None:
+        return None
+    folder = import_folder(current_app, run_id)
+    state = read_progress(folder)
+    if state is None:
+        return None
+    return (folder, state) if state.get("organization_id") == admin.organization_id else None
+
+
+@bp.get("/admin/imports/<run_id>")
+def import_run(run_id: str) -> ResponseReturnValue:
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    run = _run(user, run_id)
+    if run is None:
+        return error_page(404, "Not Found", "There is no such import.")
+    folder, state = run
+    page = render_template(
+        "admin_import.html",
+        csrf=csrf_token(),
+        user=user,
+        run_id=run_id,
+        state=state,
+        rejects=(folder / REJECTS_FILE).exists(),
+    )
+    headers = {"Cache-Control": "no-store"}
+    if not state.get("done"):
+        headers["Refresh"] = str(PROGRESS_REFRESH_SECONDS)
+    return page, 200, headers
+
+
+@bp.get("/admin/imports/<run_id>/rejected.csv")
+def import_rejects(run_id: str) -> ResponseReturnValue:
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    run = _run(user, run_id)
+    if run is None or not (run[0] / REJECTS_FILE).exists():
+        return error_page(404, "Not Found", "This import rejected no rows.")
+    return send_file(
+        run[0] / REJECTS_FILE,
+        mimetype="text/csv",
+        as_attachment=True,
+        download_name=f"{run[1].get('file', 'import')}.rejected.csv",
+    )
+
+
+@bp.get("/admin/export")
+def export() -> ResponseReturnValue:
+    """A download of the organization's records, written to a temporary file first (constant
+    memory, whatever the size), as `connector export` writes them."""
+    user = _admin()
+    if not isinstance(user, User):
+        return user
+    kind, fmt = request.args.get("kind", ""), request.args.get("format", "csv")
+    if kind not in exporting.KINDS or fmt not in exporting.FORMATS:
+        return error_page(400, "Bad Request", "Choose what to export, as CSV or JSON lines.")
+    db = get_session()
+    # send_file closes it once the answer is sent: no `with` here.
+    spooled = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
+    text = io.TextIOWrapper(spooled, encoding="utf-8", newline="")
+    count = exporting.write(db, user.organization_id, kind, fmt, text)
+    text.flush()
+    text.detach()
+    spooled.seek(0)
+    audit.record(
+        db,
+        org_id=user.organization_id,
+        actor=user,
+        action="records.exported",
+        target=kind,
+        detail={"kind": kind, "format": fmt, "count": count},
+    )
+    db.commit()
+    extension = "csv" if fmt == "csv" else "jsonl"
+    return send_file(
+        spooled,
+        mimetype="text/csv" if fmt == "csv" else "application/x-ndjson",
+        as_attachment=True,
+        download_name=f"{kind}.{extension}",
+    )
 
 
 # One-time sign-in links ------------------------------------------------------------------
