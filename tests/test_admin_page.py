@@ -276,3 +276,26 @@ def test_export_from_the_page_reimports_unchanged(app, client, caller, runner, t
     assert '"hank@globex.test"' in lines
     assert client.get("/admin/imports/0123456789abcdef").status_code == 404
     assert client.get("/admin/imports/..%2F..%2Fetc").status_code == 404
+
+
+def test_the_entra_tenant(app, client, caller, make_caller) -> None:
+    from connector.orgs.models import Organization
+
+    make_caller(org="Umbrella", email="wes@umbrella.test")
+    csrf = sign_in(client, caller.user_id)
+    tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    assert client.post("/admin/tenant", data={"csrf": csrf, "tenant": tenant}).status_code == 303
+    assert client.post("/admin/tenant", data={"csrf": csrf, "tenant": "nope"}).status_code == 400
+    with session_scope(app) as session:
+        umbrella = session.scalar(select(Organization).where(Organization.name == "Umbrella"))
+        umbrella_id = umbrella.id
+        wes_id = session.scalar(select(User.id).where(User.email == "wes@umbrella.test"))
+    other = app.test_client()
+    other_csrf = sign_in(other, wes_id)
+    taken = other.post("/admin/tenant", data={"csrf": other_csrf, "tenant": tenant})
+    assert taken.status_code == 409
+    with session_scope(app) as session:
+        assert session.get(Organization, umbrella_id).entra_tenant_id is None
+        acme = session.scalar(select(Organization).where(Organization.name == "Acme"))
+        assert acme.entra_tenant_id == tenant
+    assert client.post("/admin/tenant", data={"csrf": csrf, "tenant": ""}).status_code == 303

@@ -24,7 +24,7 @@ from connector.orgs.models import User
 from connector.store import StoreUnavailable, get_store
 from connector.transfer import exporting
 from connector.transfer.headers import KINDS, MappingError, parse_overrides
-from connector.transfer.importing import Summary, import_rows
+from connector.transfer.importing import BATCH_SIZE, Summary, import_rows
 from connector.transfer.reading import Source, UnreadableFile, open_source
 from connector.transfer.runs import Rejects, acting_user
 
@@ -96,7 +96,9 @@ def register(app: Flask, groups: Groups) -> None:
         help="Where the rejected rows go [default: FILE.rejected.csv].",
     )
     @click.option("--dry-run", is_flag=True, help="Report what would happen, write nothing.")
-    @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+    @click.option(
+        "--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(1, 10_000)
+    )
     def import_command(
         kind: str,
         file: Path,

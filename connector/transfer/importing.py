@@ -44,7 +44,7 @@ from connector.records.service import check_lost_reason
 from connector.transfer import values
 from connector.transfer.reading import SourceRow
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 
 Reject = Callable[[SourceRow, str], None]
 T = TypeVar("T")

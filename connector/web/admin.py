@@ -12,6 +12,7 @@ import io
 import re
 import secrets
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,36 @@ def domains() -> ResponseReturnValue:
             return _page("admin.html", 400, **_overview(admin, error=str(exc)))
         db.commit()
         return _done(f"People at {domain} become members when they first sign in.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/tenant")
+def tenant() -> ResponseReturnValue:
+    """Bind the organization to its Entra tenant (its people reach it with their Outlook
+    sign-in), or unbind it with an empty value."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        org = db.get(Organization, admin.organization_id)
+        assert org is not None  # the admin's own
+        given = request.form.get("tenant", "").strip()
+        if not given:
+            org.entra_tenant_id = None
+            db.commit()
+            return _done("No Entra tenant is bound any more.")
+        try:
+            tenant_id = str(uuid.UUID(given))
+        except ValueError:
+            message = f"{given[:60]!r} is not a tenant ID (a GUID)."
+            return _page("admin.html", 400, **_overview(admin, error=message))
+        other = orgs.org_for_tenant(db, tenant_id)
+        if other is not None and other.id != org.id:
+            message = "That tenant is bound to another organization already."
+            return _page("admin.html", 409, **_overview(admin, error=message))
+        org.entra_tenant_id = tenant_id
+        db.commit()
+        return _done(f"Entra ID sign-ins from tenant {tenant_id} reach {org.name}.")
 
     return _posted(handle)
 
