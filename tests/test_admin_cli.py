@@ -256,7 +256,7 @@ def test_a_deactivated_users_session_and_links_stop(
     account = client.get("/account")
     assert account.status_code == 302 and account.location.endswith("/connect")
     refused = client.get(link)
-    assert refused.status_code == 403
+    assert refused.status_code == 401
     assert "no longer has access" in refused.get_data(as_text=True)
     edit = client.post(link.partition("?")[0], data={"name": "Changed", "version": "1"})
     assert edit.status_code == 403

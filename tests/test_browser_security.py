@@ -99,6 +99,7 @@ ARGUMENTS = {
     "record_id": 1,
     "filename": "outlook/taskpane.html",
     "template_id": 1,
+    "run_id": "0123456789abcdef",
 }
 
 

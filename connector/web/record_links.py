@@ -277,8 +277,9 @@ def _link_reader(record_type: str, record_id: int) -> User:
     if user is None:
         abort(403, "This link is not valid.")
     if not user.active:
-        # The link travels with the person who left: it stops with their access.
-        abort(403, "This link is not valid any more: its user no longer has access.")
+        # The link travels with the person who left: it stops with their access (401, as
+        # their keys and tokens do).
+        abort(401, "This link is not valid any more: its user no longer has access.")
     return user
 
 
