@@ -15,6 +15,9 @@ def normalize_email(value: str) -> str | None:
     local, at, domain = address.rpartition("@")
     if not at or not local or "." not in domain or " " in address or domain.startswith("."):
         return None
+    # RFC 5321's limits: 254 characters in all, 64 before the @, 63 in a domain's label.
+    if len(address) > 254 or len(local) > 64 or any(len(p) > 63 for p in domain.split(".")):
+        return None
     return address
 
 

@@ -94,3 +94,16 @@ def test_search_results_say_who_is_who(caller) -> None:
     ]
     [company] = caller.get("/api/v1/search?q=globex&type=company").json["results"]
     assert company["subtitle"] == "globex.test"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "x" * 65 + "@acme.test",  # over 64 before the @
+        "a@" + "b" * 64 + ".test",  # a label over 63
+        "a@" + ".".join(["b" * 60] * 5) + ".test",  # over 254 in all
+    ],
+)
+def test_addresses_past_rfc_5321s_limits_are_refused(caller, address: str) -> None:
+    response = caller.post("/api/v1/contacts", json={"name": "Long", "emails": [address]})
+    assert response.status_code == 400

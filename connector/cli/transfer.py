@@ -222,7 +222,8 @@ def register(app: Flask, groups: Groups) -> None:
                 with _output(output) as out:
                     count = exporting.write(session, org.id, kind, fmt, out)
             except OSError as exc:
-                raise click.ClickException(f"Cannot write {output}: {exc.strerror}.") from exc
+                where = output or "standard output"
+                raise click.ClickException(f"Cannot write {where}: {exc.strerror}.") from exc
             actor = acting_user(session, org.id)
             if actor is not None:
                 record_audit(
