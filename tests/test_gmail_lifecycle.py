@@ -368,6 +368,15 @@ def test_merge_a_possible_duplicate(addon: Addon, hank: dict[str, Any]) -> None:
     found = api(addon, "/api/v1/lookup?email=h.scorpio@globex.test")["results"][0]
     assert found["contact"]["id"] == hank["id"]
     assert api(addon, f"/api/v1/leads/{lead['id']}")["lead"]["contact_id"] == hank["id"]
+    # In the audit log, as a merge through the API is.
+    from connector.audit.models import AuditEvent
+
+    with session_scope(addon.client.application) as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "record.merged"))
+        assert (event.target, event.detail["from"]) == (
+            f"contact:{hank['id']}",
+            f"contact:{dup['id']}",
+        )
 
 
 def test_merge_on_a_stale_version_merges_nothing(addon: Addon, hank: dict[str, Any]) -> None:

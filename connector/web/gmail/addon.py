@@ -21,6 +21,7 @@ from connector.activities import intake
 from connector.activities import service as activities
 from connector.activities.mime import normalize_message_id, parse_raw_message
 from connector.addresses import name_from_address, normalize_email
+from connector.audit import service as audit
 from connector.db import roll_back
 from connector.email_templates import service as templates
 from connector.errors import InvalidInput, PreconditionFailed, SentNotLogged
@@ -526,6 +527,14 @@ def merge_contact(request: AddonRequest) -> Response:
         )
     except PreconditionFailed:
         return _changed_meanwhile(request)
+    audit.record(
+        request.ctx.session,
+        org_id=request.ctx.org_id,
+        actor=request.ctx.user,
+        action="record.merged",
+        target=f"contact:{contact.id}",
+        detail={"from": f"contact:{request.state['other']}", "via": "gmail"},
+    )
     request.ctx.session.commit()
     text = f"Merged into {contact.name}."
     return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
