@@ -131,6 +131,11 @@ def test_templates_with_a_preview(app, client, caller) -> None:
         "/admin/templates", data={**draft, "preview_for": "nobody@x.test", "action": "preview"}
     )
     assert bad.status_code == 400 and "No contact has the address" in text(bad)
+    live = client.post("/admin/templates/preview", data=draft)
+    assert live.json == {"subject": "Hello Hank", "text": "Dear Hank Scorpio,"}
+    broken_live = client.post("/admin/templates/preview", data={**draft, "subject": "{{ x."})
+    assert "error" in broken_live.json
+    assert client.post("/admin/templates/preview", data={**draft, "csrf": "x"}).status_code == 403
     broken = client.post(
         "/admin/templates", data={**draft, "subject": "{{ contact.", "action": "save"}
     )
@@ -188,6 +193,14 @@ def test_the_page_in_a_browser(app, caller, browser, runner) -> None:
             page.get_by_label("Subject").fill("Welcome, {{ contact.first_name }}")
             page.locator("#body_html").fill("<p>Hi {{ contact.name }}</p>")
             page.get_by_label("Preview for").fill("hank@globex.test")
+            # As you type: the subject and text for Hank, before any button.
+            from playwright.sync_api import expect
+
+            expect(page.locator("#live-subject")).to_have_text("Welcome, Hank")
+            expect(page.locator("#live-text")).to_have_text("Hi Hank Scorpio")
+            page.get_by_label("Subject").fill("Welcome, {{ contact.")
+            expect(page.locator("#live-error")).not_to_have_text("")
+            page.get_by_label("Subject").fill("Welcome, {{ contact.first_name }}")
             page.get_by_role("button", name="Preview").click()
             page.get_by_text("Welcome, Hank").wait_for()
             page.get_by_role("button", name="Save").click()

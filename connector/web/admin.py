@@ -21,6 +21,7 @@ from flask import (
     Blueprint,
     Flask,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -49,7 +50,7 @@ from connector.records.service import contact_for_email, get_record
 from connector.store import get_store
 from connector.transfer import exporting
 from connector.transfer.headers import KINDS
-from connector.web.security import error_page
+from connector.web.security import PAGE_POLICY, error_page
 from connector.web.signin import check_csrf, csrf_token, signed_in_user
 
 bp = Blueprint("admin", __name__)
@@ -317,7 +318,37 @@ def _template_form(
         "preview_for": "",
         **{k: v for k, v in request.form.items() if k != "csrf"},
     }
+    g.connector_page_policy = TEMPLATE_PAGE_POLICY
     return _page("admin_template.html", status, user=admin, template=template, form=form, **values)
+
+
+# The template page's one script (static/admin_template.js) asks for previews as you type.
+TEMPLATE_PAGE_POLICY = f"{PAGE_POLICY}; script-src 'self'; connect-src 'self'"
+
+
+@bp.post("/admin/templates/preview")
+def live_preview() -> ResponseReturnValue:
+    """The template being written, rendered for the chosen record, as JSON: what the page's
+    script shows as you type (subject and text; the Preview button shows the HTML)."""
+    user = _admin()
+    if not isinstance(user, User):
+        return {"error": "Sign in again as an admin."}, 403
+    if not check_csrf():
+        return {"error": "This form has expired: reload the page."}, 403
+    ctx = _ctx(user)
+    try:
+        ref = _preview_ref(ctx, request.form.get("preview_for", ""))
+        rendered = templates.preview_template(
+            ctx,
+            subject=request.form.get("subject", ""),
+            body_html=request.form.get("body_html", ""),
+            ref=ref,
+        )
+    except ServiceError as exc:
+        return {"error": exc.message}, 200
+    except ValueError as exc:
+        return {"error": str(exc)}, 200
+    return {"subject": rendered["subject"], "text": rendered["body_text"]}, 200
 
 
 @bp.get("/admin/templates/new")
