@@ -48,6 +48,7 @@ def test_who_gets_in(client, caller, make_caller) -> None:
     assert "Only the organization's admins" in text(refused)
     assert client.post("/admin/templates", data={"csrf": "test-csrf"}).status_code == 403
     sign_in(client, caller.user_id)
+    assert client.get("/admin/").status_code == 200  # with a slash too
     page = client.get("/admin")
     assert page.status_code == 200
     assert page.headers["Cache-Control"] == "no-store"

@@ -262,3 +262,21 @@ def test_the_actor_is_kept_as_text_beside_the_user(app, caller) -> None:
         by_user, by_nobody = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id))
         assert (by_user.actor_id, by_user.actor) == (caller.user_id, caller.email)
         assert (by_nobody.actor_id, by_nobody.actor) == (None, "connector")
+
+
+def test_creating_a_user_is_audited(runner) -> None:
+    created = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--org",
+            "Initech",
+            "--email",
+            "peter@initech.test",
+            "--name",
+            "Peter",
+        ]
+    )
+    assert created.exit_code == 0, created.output
+    log = runner.invoke(args=["audit", "--org", "Initech"])
+    assert "user.created" in log.output and "user:" in log.output

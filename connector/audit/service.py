@@ -4,7 +4,7 @@ Entry points (views, commands) record what they do in the same unit of work as t
 itself, before they commit: a change rolled back leaves no event, and an event never
 stands for a change that did not happen. Actions are "noun.verb-ed":
 
-- user.signed_in, user.deactivated, user.reactivated, user.role_changed
+- user.created, user.signed_in, user.deactivated, user.reactivated, user.role_changed
 - key.issued, key.revoked
 - record.archived, record.restored, record.merged, records.purged
 """

@@ -117,6 +117,17 @@ def init_app(app: Flask) -> None:
                 )
             except orgs.ConflictError as exc:
                 raise click.ClickException(str(exc)) from exc
+            from connector.audit import service as audit
+            from connector.cli.people import cli_actor
+
+            audit.record(
+                session,
+                org_id=org.id,
+                actor=cli_actor(),
+                action="user.created",
+                target=f"user:{user.id}",
+                detail={"email": user.email, "role": str(user.role)},
+            )
             click.echo(f"Created {user.role} {user.email} in {org.name} (user id {user.id}).")
 
     orgs_group = click.Group("orgs", help="Manage organizations.")

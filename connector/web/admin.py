@@ -132,7 +132,7 @@ def _overview(user: User, **extra: Any) -> dict[str, Any]:
     }
 
 
-@bp.get("/admin")
+@bp.get("/admin", strict_slashes=False)
 def index() -> ResponseReturnValue:
     user = _admin()
     if not isinstance(user, User):
