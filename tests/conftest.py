@@ -29,6 +29,9 @@ from connector.db import session_scope, upgrade_schema
 from connector.models import Base
 from connector.orgs import service as orgs
 from connector.orgs.models import Role
+from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
+from tests.fakes.google import FakeGoogle, FakeGoogleIdP
+from tests.fakes.servers import serve
 from tests.own_services import OwnPostgres, copy_cluster, own_postgres_folder, start_redis
 
 POSTGRES_URL = os.environ.get(
@@ -316,3 +319,28 @@ def worker(queue_app: Flask) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+# Google sign-in --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
+    """Google's sign-in played on loopback (certificates, the identity provider) and the
+    app served, configured to use them: the caller signs in as themselves."""
+    google = FakeGoogle()
+    fake = FakeGoogleIdP(google, user_email=caller.email)
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak http on loopback
+    with serve(google.certs_app()) as certs, serve(fake.app()) as idp_url, serve(app) as base:
+        app.config.update(
+            PUBLIC_URL=base,
+            GOOGLE_OAUTH_CLIENT_ID=fake.client_id,
+            GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
+            GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
+            GOOGLE_TOKEN_URL=idp_url + "/token",
+            GOOGLE_REVOKE_URL=idp_url + "/revoke",
+        )
+        app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
+            google_certificates(certs + "/oauth2/v1/certs")
+        )
+        yield fake, base

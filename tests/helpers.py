@@ -41,3 +41,12 @@ def email_json(records: list[dict[str, Any]] | None = None, **fields: Any) -> di
     if records is not None:
         body["records"] = records
     return body
+
+
+def sign_in(client: Any, user_id: int) -> str:
+    """A browser session as Google or Microsoft sign-in leaves it (connector.web.signin),
+    with its CSRF token, which this returns for the forms a test sends itself."""
+    with client.session_transaction() as session:
+        session["user_id"] = user_id
+        session["csrf"] = "test-csrf"
+    return "test-csrf"

@@ -15,7 +15,7 @@ from connector.orgs.models import Role
 from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
 from connector.providers.microsoft.entra import EntraTokenValidator, JwksCache
 from tests.fakes.google import CLIENT_ID as GOOGLE_CLIENT_ID
-from tests.fakes.google import SERVICE_ACCOUNT, FakeGoogle, FakeGoogleIdP
+from tests.fakes.google import SERVICE_ACCOUNT, FakeGoogle
 from tests.fakes.microsoft import CLIENT_ID as MS_CLIENT_ID
 from tests.fakes.microsoft import TENANT, FakeEntra
 from tests.fakes.servers import serve
@@ -270,26 +270,6 @@ def test_a_deactivated_users_session_and_links_stop(
 
     run(runner, "users", "reactivate", "--email", caller.email)
     assert client.get(link).status_code == 200
-
-
-@pytest.fixture
-def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
-    google = FakeGoogle()
-    fake = FakeGoogleIdP(google, user_email=caller.email)
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak http on loopback
-    with serve(google.certs_app()) as certs, serve(fake.app()) as idp_url, serve(app) as base:
-        app.config.update(
-            PUBLIC_URL=base,
-            GOOGLE_OAUTH_CLIENT_ID=fake.client_id,
-            GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
-            GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
-            GOOGLE_TOKEN_URL=idp_url + "/token",
-            GOOGLE_REVOKE_URL=idp_url + "/revoke",
-        )
-        app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
-            google_certificates(certs + "/oauth2/v1/certs")
-        )
-        yield fake, base
 
 
 def test_a_deactivated_user_cannot_sign_in(app, runner, caller, idp, browser) -> None:

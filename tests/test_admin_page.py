@@ -15,15 +15,7 @@ from connector.db import session_scope
 from connector.email_templates.models import EmailTemplate
 from connector.orgs.models import Role, SignInDomain, User
 from tests.fakes.servers import serve
-from tests.helpers import create_contact
-
-
-def sign_in(client, user_id: int) -> str:
-    """A browser session as sign-in leaves it; the CSRF token its forms carry."""
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
-        session["csrf"] = "test-csrf"
-    return "test-csrf"
+from tests.helpers import create_contact, sign_in
 
 
 def text(response: Any) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import re
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -17,9 +16,6 @@ from connector.cli.audit import parse_since
 from connector.db import session_scope
 from connector.models import Contact
 from connector.orgs.models import Role
-from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
-from tests.fakes.google import FakeGoogle, FakeGoogleIdP
-from tests.fakes.servers import serve
 from tests.helpers import create_contact, create_lead
 
 CLI_ACTOR = f"cli:{getpass.getuser()}"
@@ -149,26 +145,6 @@ def test_revoking_a_key_on_the_account_page(app, client, caller) -> None:
             {"user": caller.email, "label": "test"},
         )
     ]
-
-
-@pytest.fixture
-def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
-    google = FakeGoogle()
-    fake = FakeGoogleIdP(google, user_email=caller.email)
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak http on loopback
-    with serve(google.certs_app()) as certs, serve(fake.app()) as idp_url, serve(app) as base:
-        app.config.update(
-            PUBLIC_URL=base,
-            GOOGLE_OAUTH_CLIENT_ID=fake.client_id,
-            GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
-            GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
-            GOOGLE_TOKEN_URL=idp_url + "/token",
-            GOOGLE_REVOKE_URL=idp_url + "/revoke",
-        )
-        app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
-            google_certificates(certs + "/oauth2/v1/certs")
-        )
-        yield fake, base
 
 
 @pytest.mark.parametrize("client_kind", ["web", "outlook"])

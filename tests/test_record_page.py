@@ -13,7 +13,7 @@ import pytest
 
 from connector.lookup.view_models import local_time
 from tests.fakes.servers import serve
-from tests.helpers import create_company, create_contact, create_lead
+from tests.helpers import create_company, create_contact, create_lead, sign_in
 
 
 class FormReader(HTMLParser):
@@ -57,12 +57,6 @@ def link_to(caller, record_type: str, record_id: int) -> str:
     assert response.status_code == 201
     parts = urlsplit(response.json["url"])
     return f"{parts.path}?{parts.query}"
-
-
-def sign_in(client, user_id: int) -> None:
-    """A browser session as Google or Microsoft sign-in leaves it (connector.web.signin)."""
-    with client.session_transaction() as session:
-        session["user_id"] = user_id
 
 
 def card(caller, plural: str, record_id: int) -> dict[str, Any]:

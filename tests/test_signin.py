@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,29 +10,7 @@ import sqlalchemy as sa
 from connector.accounts.crypto import DecryptionError, TokenCipher, derive_key
 from connector.accounts.models import LinkedAccount
 from connector.db import session_scope
-from connector.providers.google.tokens import GoogleTokenVerifier, google_certificates
-from tests.fakes.google import FakeGoogle, FakeGoogleIdP
 from tests.fakes.servers import serve
-
-
-@pytest.fixture
-def idp(app, caller, monkeypatch) -> Iterator[tuple[FakeGoogleIdP, str]]:
-    google = FakeGoogle()
-    fake = FakeGoogleIdP(google, user_email=caller.email)
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fakes speak http on loopback
-    with serve(google.certs_app()) as certs, serve(fake.app()) as idp_url, serve(app) as base:
-        app.config.update(
-            PUBLIC_URL=base,
-            GOOGLE_OAUTH_CLIENT_ID=fake.client_id,
-            GOOGLE_OAUTH_CLIENT_SECRET=fake.client_secret,
-            GOOGLE_AUTH_URL=idp_url + "/o/oauth2/v2/auth",
-            GOOGLE_TOKEN_URL=idp_url + "/token",
-            GOOGLE_REVOKE_URL=idp_url + "/revoke",
-        )
-        app.extensions["connector.google_verifier"] = GoogleTokenVerifier(
-            google_certificates(certs + "/oauth2/v1/certs")
-        )
-        yield fake, base
 
 
 @pytest.fixture
