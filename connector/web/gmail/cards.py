@@ -585,6 +585,47 @@ def _record_buttons(
     return buttons(*links)
 
 
+def _work_card(
+    data: dict[str, Any],
+    kind: str,
+    title: str,
+    subtitle: str,
+    details: list[Widget],
+    moves: dict[str, Any],
+    act: Act,
+    *,
+    record_url: Callable[[str, int], str],
+    today: dt.date,
+    zone: dt.tzinfo,
+    banner: Sequence[Widget],
+) -> Card:
+    """A lead's or a ticket's card: its own details and the section that moves it on, then
+    whom it is for, its buttons, open tasks, recent activity and history."""
+    record_id = data[kind]["id"]
+    here = {"type": kind, "id": record_id}
+    contact, company = data.get("contact"), data.get("company")
+    if contact:
+        details = [*details, decorated(contact["name"], top="Contact", icon="PERSON")]
+    if company:
+        details = [*details, decorated(company["name"], top="Company", icon="STORE")]
+    return card(
+        title,
+        [
+            section(banner),
+            section(details),
+            moves,
+            section([_record_buttons(kind, record_id, data, act, record_url)]),
+            section(
+                task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
+            ),
+            section(activity_rows(data.get("activities", [])), "Recent activity", collapsible=True),
+            history_section(data.get("history", []), zone),
+        ],
+        subtitle=subtitle,
+        name=kind,
+    )
+
+
 def lead_card(
     data: dict[str, Any],
     act: Act,
@@ -597,17 +638,12 @@ def lead_card(
     """A lead (record_card's answer): its stage to change, its tasks and history."""
     lead = data["lead"]
     here = {"type": "lead", "id": lead["id"]}
-    contact, company = data.get("contact"), data.get("company")
     details = [
         decorated(lead["stage"].capitalize(), top="Stage", icon="DOLLAR"),
         decorated(money(lead.get("expected_revenue")), top="Expected revenue"),
     ]
     if lead.get("lost_reason"):
         details.append(decorated(lead["lost_reason"], top="Lost reason"))
-    if contact:
-        details.append(decorated(contact["name"], top="Contact", icon="PERSON"))
-    if company:
-        details.append(decorated(company["name"], top="Company", icon="STORE"))
     stages = [(stage.value.capitalize(), stage.value) for stage in LeadStage]
     change = [
         dropdown("stage", "Stage", stages, selected=lead["stage"]),
@@ -620,21 +656,18 @@ def lead_card(
             cancel(act),
         ),
     ]
-    return card(
+    return _work_card(
+        data,
+        "lead",
         lead["title"],
-        [
-            section(banner),
-            section(details),
-            section(change, "Move the lead"),
-            section([_record_buttons("lead", lead["id"], data, act, record_url)]),
-            section(
-                task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
-            ),
-            section(activity_rows(data.get("activities", [])), "Recent activity", collapsible=True),
-            history_section(data.get("history", []), zone),
-        ],
-        subtitle=f"Lead · {lead['stage'].capitalize()}",
-        name="lead",
+        f"Lead · {lead['stage'].capitalize()}",
+        details,
+        section(change, "Move the lead"),
+        act,
+        record_url=record_url,
+        today=today,
+        zone=zone,
+        banner=banner,
     )
 
 
@@ -650,30 +683,22 @@ def ticket_card(
     """A ticket (record_card's answer): close or reopen it, its tasks and history."""
     ticket = data["ticket"]
     here = {"type": "ticket", "id": ticket["id"]}
-    contact, company = data.get("contact"), data.get("company")
     details = [
         decorated(ticket["status"].capitalize(), top="Status", icon="TICKET"),
         decorated(ticket["priority"].capitalize(), top="Priority"),
     ]
-    if contact:
-        details.append(decorated(contact["name"], top="Contact", icon="PERSON"))
-    if company:
-        details.append(decorated(company["name"], top="Company", icon="STORE"))
-    return card(
+    return _work_card(
+        data,
+        "ticket",
         ticket["subject"],
-        [
-            section(banner),
-            section(details),
-            section([buttons(_ticket_move(ticket, act, here))]),
-            section([_record_buttons("ticket", ticket["id"], data, act, record_url)]),
-            section(
-                task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
-            ),
-            section(activity_rows(data.get("activities", [])), "Recent activity", collapsible=True),
-            history_section(data.get("history", []), zone),
-        ],
-        subtitle=f"Ticket · {ticket['status'].capitalize()}",
-        name="ticket",
+        f"Ticket · {ticket['status'].capitalize()}",
+        details,
+        section([buttons(_ticket_move(ticket, act, here))]),
+        act,
+        record_url=record_url,
+        today=today,
+        zone=zone,
+        banner=banner,
     )
 
 
