@@ -65,9 +65,10 @@ def events(
     since: dt.datetime | None = None,
     *,
     limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[AuditEvent]:
-    """Events oldest first: of one organization (with those that concern every
-    organization, such as a purge), or of all when `org_id` is None; from `since` on."""
+    """Events oldest first (or newest first): of one organization (with those that concern
+    every organization, such as a purge), or of all when `org_id` is None; from `since` on."""
     query = select(AuditEvent).order_by(AuditEvent.at, AuditEvent.id)
     if org_id is not None:
         query = query.where(
@@ -75,8 +76,9 @@ def events(
         )
     if since is not None:
         query = query.where(AuditEvent.at >= since)
+    newest = query.order_by(None).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
     if limit is not None:
-        # The newest `limit`, still printed oldest first.
-        newest = query.order_by(None).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        return list(reversed(session.scalars(newest.limit(limit)).all()))
-    return list(session.scalars(query))
+        # The newest `limit`, oldest first unless asked otherwise.
+        found = list(session.scalars(newest.limit(limit)))
+        return found if newest_first else found[::-1]
+    return list(session.scalars(newest if newest_first else query))

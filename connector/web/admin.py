@@ -126,7 +126,7 @@ def _overview(user: User, **extra: Any) -> dict[str, Any]:
         "keys": keys,
         "domains": list(domains),
         "templates": templates.list_templates(_ctx(user)),
-        "audit": audit.events(db, org_id, limit=AUDIT_SHOWN)[::-1],
+        "audit": audit.events(db, org_id, limit=AUDIT_SHOWN, newest_first=True),
         "notice": request.args.get("notice", ""),
         **extra,
     }
