@@ -207,6 +207,13 @@ def _replace_list(
     changes.set(field, after, before=before, assign=False)
 
 
+def _set_company(ctx: Ctx, changes: RecordEdit, company_id: int | None) -> None:
+    """The company a contact, lead or ticket belongs to: one of the organization's, or none."""
+    if company_id is not None:
+        get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
+    changes.set("company_id", company_id, label=record_label(ctx, RecordType.COMPANY))
+
+
 def update_contact(
     ctx: Ctx, contact_id: int, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Contact:
@@ -223,10 +230,7 @@ def update_contact(
             changes, "emails", emails, lambda a: ContactEmail(organization_id=ctx.org_id, email=a)
         )
     if "company_id" in data:
-        company_id = data["company_id"]
-        if company_id is not None:
-            get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
-        changes.set("company_id", company_id, label=record_label(ctx, RecordType.COMPANY))
+        _set_company(ctx, changes, data["company_id"])
     _owner(ctx, changes, data)
     changes.finish()
     return contact
@@ -271,10 +275,7 @@ def _customer(ctx: Ctx, changes: RecordEdit, data: Mapping[str, Any]) -> None:
                 "company_id", contact.company_id, label=record_label(ctx, RecordType.COMPANY)
             )
     if "company_id" in data:
-        company_id = data["company_id"]
-        if company_id is not None:
-            get_record(ctx.session, ctx.org_id, RecordRef(RecordType.COMPANY, company_id))
-        changes.set("company_id", company_id, label=record_label(ctx, RecordType.COMPANY))
+        _set_company(ctx, changes, data["company_id"])
 
 
 def update_lead(
