@@ -26,7 +26,7 @@ from connector.errors import Conflict, InvalidInput, NotFound, ServiceError
 from connector.orgs.context import Ctx
 from connector.records.models import Company, Contact, RecordType
 from connector.records.refs import RecordRef
-from connector.records.service import get_record
+from connector.records.service import get_record, live
 
 
 @functools.cache
@@ -57,11 +57,6 @@ def _company_vars(company: Company | None) -> dict[str, Any]:
     return {"name": company.name, "website": company.website or "", "phone": company.phone or ""}
 
 
-def _live(record: Any) -> Any:
-    """A related record as a reply may name it: an archived one is none."""
-    return record if record is not None and record.archived_at is None else None
-
-
 def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, Any]]:
     """What placeholders can name: contact, company, lead, ticket and user, as plain values."""
     variables: dict[str, dict[str, Any]] = {
@@ -79,12 +74,12 @@ def template_variables(ctx: Ctx, ref: RecordRef | None) -> dict[str, dict[str, A
         return variables
     record = get_record(ctx.session, ctx.org_id, ref)
     if ref.type is RecordType.CONTACT:
-        contact, company = record, _live(record.company)
+        contact, company = record, live(record.company)
     elif ref.type is RecordType.COMPANY:
         contact, company = None, record
     else:
-        contact = _live(record.contact)
-        company = _live(record.company) or (_live(contact.company) if contact else None)
+        contact = live(record.contact)
+        company = live(record.company) or (live(contact.company) if contact else None)
     if ref.type is RecordType.LEAD:
         variables["lead"] = {
             "title": record.title,

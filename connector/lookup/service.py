@@ -35,6 +35,7 @@ from connector.records.service import (
     company_for_domain,
     contact_for_email,
     get_record,
+    live,
     propose_contact,
 )
 from connector.store import SharedStore, StoreUnavailable
@@ -143,11 +144,6 @@ def _open_tasks(ctx: Ctx, refs: Sequence[RecordRef]) -> list[Task]:
     return list(ctx.session.scalars(query))
 
 
-def _live(record: Company | Contact | None) -> Company | Contact | None:
-    """A related record as a card shows it: an archived one is not shown."""
-    return record if record is not None and record.archived_at is None else None
-
-
 def _history(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
     return [vm.history_entry(change) for change in history_of(ctx, ref, CARD_HISTORY_LIMIT)]
 
@@ -158,10 +154,10 @@ def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
     refs = [RecordRef(RecordType.CONTACT, contact.id)]
     refs += [RecordRef(RecordType.LEAD, lead.id) for lead in leads]
     refs += [RecordRef(RecordType.TICKET, ticket.id) for ticket in tickets]
-    company = _live(contact.company)
+    company = live(contact.company)
     return {
         "contact": vm.contact_summary(contact),
-        "company": vm.company_summary(company) if isinstance(company, Company) else None,
+        "company": vm.company_summary(company) if company is not None else None,
         "leads": [vm.lead_summary(lead) for lead in leads],
         "tickets": [vm.ticket_summary(t) for t in tickets],
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
@@ -199,11 +195,11 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
     if ref.type is RecordType.COMPANY:
         return company_card(ctx, record)
     summary = vm.lead_summary(record) if ref.type is RecordType.LEAD else vm.ticket_summary(record)
-    contact, company = _live(record.contact), _live(record.company)
+    contact, company = live(record.contact), live(record.company)
     return {
         ref.type.value: summary,
-        "contact": vm.contact_summary(contact) if isinstance(contact, Contact) else None,
-        "company": vm.company_summary(company) if isinstance(company, Company) else None,
+        "contact": vm.contact_summary(contact) if contact is not None else None,
+        "company": vm.company_summary(company) if company is not None else None,
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
@@ -404,7 +400,7 @@ def _describe(ctx: Ctx, results: list[dict[str, Any]]) -> None:
             continue
         parts: list[str | None]
         if result["type"] == "contact":
-            company = _live(record.company)
+            company = live(record.company)
             job = " at ".join(p for p in (record.job_title, company and company.name) if p)
             email = record.emails[0].email if record.emails else None
             result["email"] = email
@@ -413,7 +409,7 @@ def _describe(ctx: Ctx, results: list[dict[str, Any]]) -> None:
             parts = [", ".join(d.domain for d in record.domains[:2]) or record.website]
         else:
             state = record.stage if result["type"] == "lead" else record.status
-            whom = _live(record.contact) or _live(record.company)
+            whom = live(record.contact) or live(record.company)
             parts = [str(state).capitalize(), whom.name if whom else None]
         result["subtitle"] = " · ".join(p for p in parts if p)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from connector.activities.models import Activity
 from connector.records.models import Company, Contact, Lead, RecordChange, Task, Ticket
+from connector.records.service import live
 
 SNIPPET_LENGTH = 240
 
@@ -48,8 +49,8 @@ def contact_summary(contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "job_title": contact.job_title,
         "company": (
-            {"id": contact.company.id, "name": contact.company.name}
-            if contact.company is not None and contact.company.archived_at is None
+            {"id": company.id, "name": company.name}
+            if (company := live(contact.company)) is not None
             else None
         ),
         **_lifecycle(contact),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
@@ -59,6 +59,14 @@ def get_record(
     ):
         raise NotFound(f"There is no {ref.type.value} with id {ref.id}.")
     return record
+
+
+LiveRecord = TypeVar("LiveRecord", Contact, Company)
+
+
+def live(record: LiveRecord | None) -> LiveRecord | None:
+    """A related record as cards, replies and summaries show it: an archived one is none."""
+    return record if record is not None and record.archived_at is None else None
 
 
 def archived_holder(record: Contact | Company) -> str:
