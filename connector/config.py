@@ -143,6 +143,22 @@ def load_config(
         # Space- or comma-separated origins that may frame the task pane; empty: Office's.
         "OFFICE_FRAME_ANCESTORS": environ.get("CONNECTOR_OFFICE_FRAME_ANCESTORS", ""),
         "TERMS_URL": environ.get("CONNECTOR_TERMS_URL") or None,
+        # Outbound mail (acknowledgments): smtp://, smtp+starttls:// or smtps://, with
+        # user:password@ when the server wants them; None: nothing is sent (kept as queued).
+        "SMTP_URL": environ.get("CONNECTOR_SMTP_URL") or None,
+        # How long any one wait on an SMTP or IMAP server may take.
+        "MAIL_TIMEOUT_SECONDS": _seconds(environ, "CONNECTOR_MAIL_TIMEOUT_SECONDS", 30.0),
+        # DKIM signing of what we send: both set, or neither.
+        "DKIM_SELECTOR": environ.get("CONNECTOR_DKIM_SELECTOR") or None,
+        "DKIM_KEY_FILE": environ.get("CONNECTOR_DKIM_KEY_FILE") or None,
+        # A sender that opens more than this many records within the window is held back
+        # (its further mail is kept aside), as Odoo's gateway does against mail loops.
+        "MAIL_SENDER_CAP": _int(environ, "CONNECTOR_MAIL_SENDER_CAP", 20),
+        "MAIL_SENDER_WINDOW_MINUTES": _int(environ, "CONNECTOR_MAIL_SENDER_WINDOW_MINUTES", 120),
+        # The largest message the gateway accepts (SMTP SIZE), in bytes.
+        "MAIL_MAX_MESSAGE_BYTES": _int(
+            environ, "CONNECTOR_MAIL_MAX_MESSAGE_BYTES", DEFAULT_MAX_REQUEST
+        ),
         "SUPPORT_URL": environ.get("CONNECTOR_SUPPORT_URL") or None,
     }
     config.update(overrides)

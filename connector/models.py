@@ -4,6 +4,7 @@ from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
 from connector.audit.models import AuditEvent
 from connector.email_templates.models import EmailTemplate
+from connector.mail.models import Alias, Heartbeat, InboundMessage, Mailbox, OutboundMail
 from connector.orgs.models import ApiKey, Organization, Role, User
 from connector.orm import Base
 from connector.records.models import (
@@ -22,6 +23,11 @@ from connector.records.models import (
 )
 
 __all__ = [
+    "Alias",
+    "Heartbeat",
+    "InboundMessage",
+    "Mailbox",
+    "OutboundMail",
     "AuditEvent",
     "LinkedAccount",
     "Provider",

@@ -29,6 +29,9 @@ def register(app: Flask, groups: Groups) -> None:
         )
         jobs = get_jobs(app)
         click.echo(f"Worker: {workers} thread(s), jobs from {jobs.where}", err=True)
+        # What a worker killed mid-job left behind (mail stored but not routed, mail not
+        # sent, mailboxes due) is taken up at once, not at the next minute.
+        jobs.run_periodic()
         jobs.consumer(workers=workers).run()
 
     group = click.Group("jobs", help="Background jobs: the failed ones, and trying them again.")

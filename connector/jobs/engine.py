@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from huey import RedisHuey, SqliteHuey, signals
+from huey import RedisHuey, SqliteHuey, crontab, signals
 from huey.storage import RedisStorage
 
-from connector.jobs import tasks
+from connector.jobs import inbound, mailboxes, outbound, tasks
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,17 @@ RETRY_BACKOFF = 2.0
 # Where a job that failed for good is kept, in Huey's key-value store, by its id.
 FAILED_PREFIX = "failed:"
 QUEUE_NAME = "connector"
+# The modules whose JOBS the worker runs, and whose PERIODIC functions it calls every minute
+# (and once as it starts: what a killed worker left behind is picked up at once).
+JOB_MODULES = (tasks, inbound, outbound, mailboxes)
+
+
+def all_jobs() -> dict[str, Callable[..., Any]]:
+    return {name: job for module in JOB_MODULES for name, job in module.JOBS.items()}
+
+
+def periodic_functions() -> list[Callable[[Flask], None]]:
+    return [function for module in JOB_MODULES for function in module.PERIODIC]
 
 
 class PrefixedRedisStorage(RedisStorage):  # type: ignore[misc]  # huey ships no types
@@ -97,7 +108,7 @@ class Jobs:
         else:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             huey = SqliteHuey(QUEUE_NAME, results=False, filename=str(self.sqlite_path))
-        for name, function in tasks.JOBS.items():
+        for name, function in all_jobs().items():
             self._tasks[name] = huey.task(
                 retries=RETRIES,
                 retry_delay=RETRY_DELAY_SECONDS,
@@ -105,7 +116,18 @@ class Jobs:
                 name=name,
             )(self._runner(function))
         huey.signal(signals.SIGNAL_ERROR)(self._on_error)
+        huey.periodic_task(crontab(minute="*"), name="every_minute", retries=0)(self.run_periodic)
         return huey
+
+    def run_periodic(self) -> None:
+        """The periodic functions, each on its own: one that fails is logged, the others
+        still run (and it runs again next minute)."""
+        for function in periodic_functions():
+            try:
+                with self.app.app_context():
+                    function(self.app)
+            except Exception:
+                log.exception("Periodic %s failed", function.__qualname__)
 
     def _runner(self, function: Callable[..., Any]) -> Callable[..., Any]:
         app = self.app
@@ -205,12 +227,12 @@ class Jobs:
     # The worker ---------------------------------------------------------------------------
 
     def consumer(self, workers: int = 1) -> Any:
-        """Huey's consumer for `connector worker`: threads, no periodic tasks; polls SQLite
-        within 2 s when idle (Redis hands it jobs at once)."""
+        """Huey's consumer for `connector worker`: threads, the periodic functions every
+        minute; polls SQLite within 2 s when idle (Redis hands it jobs at once)."""
         return self.huey.create_consumer(
             workers=workers,
             worker_type="thread",
-            periodic=False,
+            periodic=True,
             initial_delay=0.1,
             backoff=1.15,
             max_delay=2.0,

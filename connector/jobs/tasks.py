@@ -131,3 +131,4 @@ def import_upload(
 
 
 JOBS: dict[str, Callable[..., Any]] = {"purge": purge, "import_upload": import_upload}
+PERIODIC: list[Callable[[Flask], None]] = []

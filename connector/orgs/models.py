@@ -23,6 +23,9 @@ class Organization(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # When set, Entra ID tokens from this tenant (and no other) reach this organization.
     entra_tenant_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The domain its team addresses (sales@, support@) and reply addresses are at; mail to
+    # any other address of it is refused by the gateway. One organization per domain.
+    mail_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
 
 
 class SignInDomain(Timestamped, Base):

@@ -166,6 +166,9 @@ class ContactEmail(Base):
     )
     # Stored lower-cased, so that a case-insensitive match is an equality.
     email: Mapped[str] = mapped_column(String(320))
+    # Set when a bounce said mail to this address failed (cleared when mail from it comes in).
+    bounced_at: Mapped[dt.datetime | None]
+    bounce_reason: Mapped[str | None] = mapped_column(String(500))
 
     contact: Mapped[Contact] = relationship(back_populates="emails")
 

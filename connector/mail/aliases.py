@@ -1,0 +1,126 @@
+"""Organization mail domains and their aliases: the admin side (CLI, API, admin page)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connector.addresses import FreeMailDomains, domain_of, normalize_domain, normalize_email
+from connector.email_templates.models import EmailTemplate
+from connector.errors import Conflict, InvalidInput, NotFound
+from connector.mail.models import Accept, Alias, Creates
+from connector.orgs.models import Organization, User
+
+
+def set_mail_domain(
+    session: Session, org: Organization, domain: str, free_mail: FreeMailDomains
+) -> str:
+    """Give the organization its mail domain; the domain as stored."""
+    clean = normalize_domain(domain)
+    if clean is None:
+        raise InvalidInput(f"{domain!r} is not a domain.", {"domain": ["not a domain"]})
+    if clean in free_mail:
+        raise InvalidInput(
+            f"{clean} is a free-mail domain: a team's mail domain must be its own.",
+            {"domain": ["free-mail domain"]},
+        )
+    holder = session.scalar(select(Organization).where(Organization.mail_domain == clean))
+    if holder is not None and holder.id != org.id:
+        raise Conflict(f"{clean} is the mail domain of {holder.name}.")
+    stale = [a.address for a in list_aliases(session, org) if domain_of(a.address) != clean]
+    if stale:
+        raise Conflict(
+            f"Delete the aliases of the old domain first: {', '.join(stale)}.",
+        )
+    org.mail_domain = clean
+    session.flush()
+    return clean
+
+
+def org_for_mail_domain(session: Session, domain: str) -> Organization | None:
+    return session.scalar(
+        select(Organization).where(Organization.mail_domain == domain.strip().lower())
+    )
+
+
+def create_alias(
+    session: Session,
+    org: Organization,
+    *,
+    address: str,
+    creates: Creates | str,
+    owner: User | None = None,
+    accept: Accept | str = Accept.EVERYONE,
+    auto_reply: bool = False,
+    auto_reply_template: EmailTemplate | None = None,
+) -> Alias:
+    """A team address of the organization's mail domain; InvalidInput or Conflict otherwise."""
+    clean = normalize_email(address)
+    if clean is None:
+        raise InvalidInput(f"{address!r} is not an email address.", {"address": ["not an address"]})
+    if org.mail_domain is None:
+        raise InvalidInput(
+            f"{org.name} has no mail domain yet: set it first "
+            "(connector orgs mail-domain --org NAME --domain D).",
+            {"address": ["no mail domain"]},
+        )
+    if domain_of(clean) != org.mail_domain:
+        raise InvalidInput(
+            f"{clean} is not at {org.mail_domain}, the organization's mail domain.",
+            {"address": [f"not at {org.mail_domain}"]},
+        )
+    if "+" in clean.partition("@")[0]:
+        raise InvalidInput(
+            "An alias has no '+' in it: those addresses are the records' reply addresses.",
+            {"address": ["has a '+'"]},
+        )
+    try:
+        creates, accept = Creates(creates), Accept(accept)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if owner is not None and owner.organization_id != org.id:
+        raise InvalidInput(f"{owner.email} is not in {org.name}.", {"owner": ["not a member"]})
+    if auto_reply_template is not None and auto_reply_template.organization_id != org.id:
+        raise InvalidInput("That template is not the organization's.", {"template": ["unknown"]})
+    if session.scalar(select(Alias).where(Alias.address == clean)) is not None:
+        raise Conflict(f"{clean} is an alias already.")
+    alias = Alias(
+        organization_id=org.id,
+        address=clean,
+        creates=creates,
+        owner_id=owner.id if owner else None,
+        accept=accept,
+        auto_reply=auto_reply or auto_reply_template is not None,
+        auto_reply_template_id=auto_reply_template.id if auto_reply_template else None,
+    )
+    session.add(alias)
+    session.flush()
+    return alias
+
+
+def list_aliases(session: Session, org: Organization | None = None) -> list[Alias]:
+    query = select(Alias).order_by(Alias.organization_id, Alias.address)
+    if org is not None:
+        query = query.where(Alias.organization_id == org.id)
+    return list(session.scalars(query))
+
+
+def alias_for_address(session: Session, address: str) -> Alias | None:
+    """The alias of exactly this address (any case), in whichever organization has it."""
+    clean = normalize_email(address)
+    if clean is None:
+        return None
+    return session.scalar(select(Alias).where(Alias.address == clean))
+
+
+def get_alias(session: Session, org: Organization, alias_id: int) -> Alias:
+    alias = session.get(Alias, alias_id)
+    if alias is None or alias.organization_id != org.id:
+        raise NotFound(f"There is no alias with id {alias_id}.")
+    return alias
+
+
+def delete_alias(session: Session, alias: Alias) -> None:
+    """Mail to it is refused from now on; what came through it stays on its records."""
+    session.delete(alias)
+    session.flush()
