@@ -7,6 +7,11 @@ from typing import Any
 
 from flask import Flask
 
-JOBS: dict[str, Callable[..., Any]] = {}
+
+def route_inbound(app: Flask, *, inbound_id: int) -> None:
+    """Placeholder: routes the InboundMessage row."""
+
+
+JOBS: dict[str, Callable[..., Any]] = {"route_inbound": route_inbound}
 # Run by the worker every minute, and once as it starts: each takes the app.
 PERIODIC: list[Callable[[Flask], None]] = []

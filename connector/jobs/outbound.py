@@ -7,6 +7,11 @@ from typing import Any
 
 from flask import Flask
 
-JOBS: dict[str, Callable[..., Any]] = {}
+
+def send_outbound(app: Flask, *, outbound_id: int) -> None:
+    """Placeholder: sends the OutboundMail row."""
+
+
+JOBS: dict[str, Callable[..., Any]] = {"send_outbound": send_outbound}
 # Run by the worker every minute, and once as it starts: each takes the app.
 PERIODIC: list[Callable[[Flask], None]] = []
