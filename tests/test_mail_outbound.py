@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import os
 import re
+import signal
 import smtplib
 import subprocess
 import sys
@@ -552,3 +553,58 @@ def test_the_signature_covers_only_headers_present(tmp_path: Path) -> None:
         "from", "to", "subject", "date", "message-id", "content-type"
     }  # fmt: skip
     assert base64.b64decode(key.public_base64)
+
+
+# In a real worker -----------------------------------------------------------------------------
+
+
+def test_a_worker_sends_at_its_start_what_no_job_was_queued_for(
+    queue_app: Flask, tmp_path: Path
+) -> None:
+    """The row was committed and its job never queued (the process died in between): the
+    worker's first run of its periodic functions finds it and sends it, DKIM-signed."""
+    app = queue_app
+    record = dkim_key(tmp_path, app)
+    outbound_id = acknowledge(app)
+    assert outbound_id is not None
+    config = app.config
+    with smtp_server(tmp_path) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+        env.update(
+            CONNECTOR_INSTANCE_PATH=app.instance_path,
+            CONNECTOR_DATABASE_URL=config["DATABASE_URL"],
+            CONNECTOR_SECRET_KEY=config["SECRET_KEY"],
+            CONNECTOR_SMTP_URL=server.url(),
+            CONNECTOR_DKIM_SELECTOR=config["DKIM_SELECTOR"],
+            CONNECTOR_DKIM_KEY_FILE=config["DKIM_KEY_FILE"],
+        )
+        if config["REDIS_URL"]:
+            env.update(
+                CONNECTOR_REDIS_URL=config["REDIS_URL"],
+                CONNECTOR_REDIS_PREFIX=config["REDIS_PREFIX"],
+            )
+        log = Path(app.instance_path) / "worker.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [str(Path(sys.executable).parent / "connector"), "worker", "--workers", "1"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            # A bound, not a measure: the worker starts, then polls its queue every 2 s.
+            deadline = time.monotonic() + 60
+            while outbound(app, outbound_id).status == OutboundStatus.QUEUED:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        [received] = server.handler.messages
+    assert outbound(app, outbound_id).status == OutboundStatus.SENT
+    assert dkimpy.verify(received.content, dnsfunc=dns_for(record))
