@@ -493,6 +493,23 @@ def test_mail_dns_needs_the_mail_domain(app: Flask) -> None:
     assert result.exit_code != 0 and "no organization 'Nobody'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("host", "record"),
+    [
+        ("smtp.relay.test", '"v=spf1 mx a:smtp.relay.test ~all"'),
+        ("93.184.215.14", '"v=spf1 mx ip4:93.184.215.14 ~all"'),
+        ("2606:2800:21f::25", '"v=spf1 mx ip6:2606:2800:21f::25 ~all"'),
+        ("127.0.0.1", '"v=spf1 mx ~all"'),
+        (None, '"v=spf1 mx ~all"'),
+    ],
+)
+def test_spf_names_the_smtp_server_as_the_world_sees_it(host: str | None, record: str) -> None:
+    lines = dkim.dns_records("acme.test", smtp_host=host, key=None)
+    assert f"acme.test. IN TXT {record}" in lines
+    if host == "127.0.0.1":
+        assert any("the public address it sends from" in line for line in lines)
+
+
 def test_a_key_that_is_not_a_key_is_said_so(tmp_path: Path) -> None:
     (tmp_path / "bad.pem").write_text("not a key")
     with pytest.raises(dkim.DkimKeyError, match="not an unencrypted PEM private key"):

@@ -10,6 +10,7 @@ its From address, so that DMARC's alignment holds.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -136,20 +137,36 @@ def dkim_txt_value(key: DkimKey) -> str:
     return f"v=DKIM1; k={key.kind}; p={key.public_base64}"
 
 
+def _spf_term(host: str) -> str | None:
+    """The SPF term allowing the SMTP server: a: for a name, ip4:/ip6: for an address, none
+    for a loopback or private address (the world sees the relay's public one)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"a:{host}"
+    if address.is_loopback or address.is_private or address.is_link_local:
+        return None
+    return f"ip{address.version}:{address}"
+
+
 def dns_records(domain: str, *, smtp_host: str | None, key: DkimKey | None) -> list[str]:
     """What to publish for `domain`, as zone-file lines with comments (";") saying why."""
     zone = domain.rstrip(".") + "."
-    lines = ["; SPF: the servers that may send mail from this domain (its MX and"]
-    if smtp_host:
-        lines.append(f"; the server of CONNECTOR_SMTP_URL, {smtp_host}); ~all marks others.")
-        lines.append(f'{zone} IN TXT "v=spf1 mx a:{smtp_host} ~all"')
+    lines = ["; SPF: the servers that may send mail from this domain: its MX, and"]
+    term = _spf_term(smtp_host) if smtp_host else None
+    if term:
+        lines.append(f"; the server of CONNECTOR_SMTP_URL ({smtp_host}); ~all marks the others.")
+        lines.append(f'{zone} IN TXT "v=spf1 mx {term} ~all"')
+    elif smtp_host:
+        lines.append(f"; CONNECTOR_SMTP_URL names a relay at a local address ({smtp_host}): add")
+        lines.append("; the public address it sends from (ip4:, ip6:) or its provider's include:.")
+        lines.append(f'{zone} IN TXT "v=spf1 mx ~all"')
     else:
         lines.append("; the server the connector sends through: set CONNECTOR_SMTP_URL to name")
-        lines.append("; it; until then only the MX is listed); ~all marks others.")
+        lines.append("; it (until then only the MX is listed); ~all marks the others.")
         lines.append(f'{zone} IN TXT "v=spf1 mx ~all"')
     lines.append(
-        "; If the domain has an SPF record already, add the a: term to it instead: "
-        "a domain has one."
+        "; If the domain has an SPF record already, add the terms to it instead: a domain has one."
     )
     lines.append("")
     if key is None:
