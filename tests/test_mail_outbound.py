@@ -99,12 +99,12 @@ def acknowledge(
         contact = records.contact_for_sender(ctx, email.from_email or "", email.from_name)
         if creates == "ticket":
             record: Any = records.create_ticket(
-                ctx, subject=email.subject, contact_id=contact.id if contact else None
+                ctx, subject=email.subject[:200], contact_id=contact.id if contact else None
             )
             ref = RecordRef(RecordType.TICKET, record.id)
         else:
             record = records.create_lead(
-                ctx, title=email.subject, contact_id=contact.id if contact else None
+                ctx, title=email.subject[:200], contact_id=contact.id if contact else None
             )
             ref = RecordRef(RecordType.LEAD, record.id)
         activities.log_email(ctx, email, [ref])
@@ -625,3 +625,25 @@ def test_a_worker_sends_at_its_start_what_no_job_was_queued_for(
         [received] = server.handler.messages
     assert outbound(app, outbound_id).status == OutboundStatus.SENT
     assert dkimpy.verify(received.content, dnsfunc=dns_for(record))
+
+
+def test_non_ascii_and_long_subjects_are_composed_signed_and_kept(
+    app: Flask, tmp_path: Path
+) -> None:
+    record = dkim_key(tmp_path, app)
+    subject = "Bestellung über 40 Stühle, bitte " + "sehr " * 250
+    outbound_id = acknowledge(
+        app, raw=customer_mail(subject, sender="Jörg Müller <joerg@kunde.test>")
+    )
+    assert outbound_id is not None
+    with smtp_server(tmp_path) as server:
+        app.config["SMTP_URL"] = server.url()
+        send_outbound(app, outbound_id=outbound_id)
+        [received] = server.handler.messages
+    message = message_from_bytes(received.content, policy=policy.default)
+    assert message["Subject"].startswith("Re: Bestellung über 40 Stühle, bitte sehr")
+    assert message["Subject"].endswith("]")
+    assert message["To"] == "Jörg Müller <joerg@kunde.test>"
+    assert max(len(line) for line in received.content.split(b"\r\n")) <= 998
+    assert dkimpy.verify(received.content, dnsfunc=dns_for(record))
+    assert len(outbound(app, outbound_id).subject) == 998

@@ -94,7 +94,8 @@ def queue_outbound(
         inbound_id=inbound_id,
         from_address=outgoing.sender[1],
         to_addresses=[address for _, address in outgoing.to],
-        subject=outgoing.subject,
+        # The column's bound (RFC 5322's line length); the message keeps the whole subject.
+        subject=outgoing.subject[:998],
         message_id=outgoing.message_id,
         raw=raw,
         status=OutboundStatus.QUEUED,
