@@ -146,6 +146,9 @@ def load_config(
         # Outbound mail (acknowledgments): smtp://, smtp+starttls:// or smtps://, with
         # user:password@ when the server wants them; None: nothing is sent (kept as queued).
         "SMTP_URL": environ.get("CONNECTOR_SMTP_URL") or None,
+        # A PEM file of a private certificate authority that the SMTP server's certificate
+        # may also be signed by (the system's authorities are trusted in any case).
+        "SMTP_CA_FILE": environ.get("CONNECTOR_SMTP_CA_FILE") or None,
         # How long any one wait on an SMTP or IMAP server may take.
         "MAIL_TIMEOUT_SECONDS": _seconds(environ, "CONNECTOR_MAIL_TIMEOUT_SECONDS", 30.0),
         # DKIM signing of what we send: both set, or neither.

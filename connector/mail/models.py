@@ -163,6 +163,9 @@ class OutboundMail(OrgOwned, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None]
+    # Until when a sending job holds the row (so that two jobs for the same row never both
+    # send it); after a try it says when that try ended, for spotting lost retries.
+    claimed_until: Mapped[dt.datetime | None]
 
 
 class Heartbeat(Base):
