@@ -180,6 +180,15 @@ def test_the_api_lets_admins_manage_aliases(app, runner, caller, make_caller) ->
         assert refused.status_code == status, (body, refused.json)
         assert {"code", "status", "message"} <= set(refused.json)
     assert len(caller.get("/api/v1/aliases").json) == 2
+    nested = caller.client.post(
+        "/api/v1/aliases",
+        data="[" * 10_000 + "]" * 10_000,
+        content_type="application/json",
+        headers=caller.headers,
+    )
+    assert nested.status_code == 400 and "nested deeper than" in nested.json["message"]
+    assert caller.get("/api/v1/aliases/99999999999").status_code == 404
+    assert caller.get("/api/v1/aliases/424242").json["code"] == 404
 
     # Members: 403, whatever they ask.
     assert member.get("/api/v1/aliases").status_code == 403
