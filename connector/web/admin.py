@@ -429,7 +429,10 @@ def create_alias() -> ResponseReturnValue:
             if reply not in ("", "builtin"):
                 if not reply.isdecimal() or len(reply) > 9:
                     raise ValueError("Choose a template for the acknowledgment.")
-                template = templates.get_template(ctx, int(reply))
+                try:
+                    template = templates.get_template(ctx, int(reply))
+                except ServiceError as exc:  # deleted since the page was drawn: the form's fault
+                    raise ValueError(exc.message) from exc
             alias = mail.create_alias(
                 db,
                 org,
