@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, event, func, literal, or_, select, union_all
+from sqlalchemy import Select, String, and_, event, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.activities.service import recent_activities
@@ -16,6 +16,7 @@ from connector.addresses import display_name, domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
+from connector.mail.models import InboundMessage
 from connector.orgs.context import Ctx
 from connector.records.history import history_of
 from connector.records.models import (
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 MAX_LOOKUP_ADDRESSES = 50
 OPEN_ITEMS_LIMIT = 20
 CARD_HISTORY_LIMIT = 20
+# The latest messages that came in through team addresses, on a person's card.
+CARD_INBOUND_LIMIT = 5
 
 # Cache ------------------------------------------------------------------------
 # Every cached answer's key holds its organization's generation number. Any
@@ -148,6 +151,52 @@ def _history(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
     return [vm.history_entry(change) for change in history_of(ctx, ref, CARD_HISTORY_LIMIT)]
 
 
+def _record_of(model: Any, record_type: str, org_id: int) -> Any:
+    """A LEFT JOIN's condition: the inbound message's record, if it is of this type and not
+    archived (an archived record is no link to follow). By name: an alias that creates
+    tasks stores "task", which is no RecordType."""
+    live_only = [model.archived_at.is_(None)] if hasattr(model, "archived_at") else []
+    return and_(
+        InboundMessage.record_type == record_type,
+        model.id == InboundMessage.record_id,
+        model.organization_id == org_id,
+        *live_only,
+    )
+
+
+def inbound_of(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
+    """The latest messages from these addresses that came in to the team's addresses (an
+    alias, or a record's reply address), each with the record it went to: one query, on the
+    index (organization_id, sender, received_at), with the records' titles joined in.
+
+    By sender, not by record: routing fills `sender` for every message it reads, and a
+    record's other correspondents' mail is not this person's."""
+    if not addresses:
+        return []
+    org_id = ctx.org_id
+    query = (
+        select(InboundMessage, Lead.title, Ticket.subject, Task.title, Contact.name)
+        .outerjoin(Lead, _record_of(Lead, "lead", org_id))
+        .outerjoin(Ticket, _record_of(Ticket, "ticket", org_id))
+        .outerjoin(Task, _record_of(Task, "task", org_id))
+        .outerjoin(Contact, _record_of(Contact, "contact", org_id))
+        .where(
+            InboundMessage.organization_id == org_id,
+            InboundMessage.sender.in_(list(addresses)),
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(CARD_INBOUND_LIMIT)
+    )
+    return [
+        vm.inbound_summary(
+            message,
+            message.alias.address if message.alias else None,
+            next((t for t in (lead, ticket, task, contact) if t is not None), None),
+        )
+        for message, lead, ticket, task, contact in ctx.session.execute(query)
+    ]
+
+
 def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
     leads = _open_leads(ctx, Lead.contact_id == contact.id)
     tickets = _open_tickets(ctx, Ticket.contact_id == contact.id)
@@ -163,6 +212,8 @@ def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, refs[0])],
         "history": _history(ctx, refs[0]),
+        "inbound": inbound_of(ctx, [e.email for e in contact.emails]),
+        "bouncing": vm.bouncing_addresses(list(contact.emails)),
         "duplicates": [
             {"id": d.id, "name": d.name, "emails": [e.email for e in d.emails]}
             for d in possible_duplicates(ctx, contact)

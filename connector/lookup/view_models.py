@@ -10,10 +10,23 @@ import datetime as dt
 from typing import Any
 
 from connector.activities.models import Activity
-from connector.records.models import Company, Contact, Lead, RecordChange, Task, Ticket
+from connector.mail.models import InboundMessage
+from connector.mail.numbers import record_number
+from connector.records.models import (
+    Company,
+    Contact,
+    ContactEmail,
+    Lead,
+    RecordChange,
+    RecordType,
+    Task,
+    Ticket,
+)
+from connector.records.refs import RecordRef
 from connector.records.service import live
 
 SNIPPET_LENGTH = 240
+RECORD_TYPE_VALUES = frozenset(t.value for t in RecordType)
 
 
 def iso_utc(value: dt.datetime) -> str:
@@ -88,6 +101,43 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "created_at": iso_utc(ticket.created_at),
         **_lifecycle(ticket),
     }
+
+
+def inbound_summary(
+    message: InboundMessage, alias_address: str | None, record_title: str | None
+) -> dict[str, Any]:
+    """A message that came in through a team address, and the record it went to (None when
+    it went to none, or that record is gone or archived: `record_title` is None then)."""
+    record = None
+    kind = str(message.record_type) if message.record_type is not None else None
+    if kind is not None and message.record_id is not None and record_title is not None:
+        # A task is no RecordType (nothing is about a task), so it has no number.
+        number = (
+            record_number(RecordRef(RecordType(kind), message.record_id))
+            if kind in RECORD_TYPE_VALUES
+            else None
+        )
+        record = {"type": kind, "id": message.record_id, "title": record_title, "number": number}
+    return {
+        "at": iso_utc(message.received_at),
+        "subject": message.subject,
+        "alias": alias_address,
+        "outcome": message.outcome,
+        "record": record,
+    }
+
+
+def bouncing_addresses(emails: list[ContactEmail]) -> list[dict[str, Any]]:
+    """The contact's addresses that mail we sent bounced from, with when and why."""
+    return [
+        {
+            "email": e.email,
+            "since": iso_utc(e.bounced_at),
+            "reason": e.bounce_reason or "",
+        }
+        for e in emails
+        if e.bounced_at is not None
+    ]
 
 
 def task_summary(task: Task) -> dict[str, Any]:

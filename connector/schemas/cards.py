@@ -177,6 +177,39 @@ class DuplicateOut(Schema):
     emails = fields.List(fields.String())
 
 
+class InboundRecordOut(Schema):
+    type = fields.String(metadata={"enum": [*RECORD_TYPES, "task"]})
+    id = fields.Integer()
+    title = fields.String()
+    number = fields.String(
+        allow_none=True, metadata={"description": 'What people quote: "L-12", "T-34"'}
+    )
+
+
+class InboundOut(Schema):
+    at = fields.String(metadata={"description": "When it came in (UTC, ISO 8601)"})
+    subject = fields.String()
+    alias = fields.String(
+        allow_none=True,
+        metadata={"description": "The team address it came to (none: a record's reply address)"},
+    )
+    outcome = fields.String(
+        allow_none=True,
+        metadata={"description": "What became of it: created, appended, bounce, loop, held…"},
+    )
+    record = fields.Nested(
+        InboundRecordOut,
+        allow_none=True,
+        metadata={"description": "The record it opened or went to, when there is one"},
+    )
+
+
+class BouncingOut(Schema):
+    email = fields.String()
+    since = fields.String(metadata={"description": "When mail to it last bounced (UTC)"})
+    reason = fields.String()
+
+
 class CardOut(Schema):
     """A record with what surrounds it: the contact and company, open items, recent activity."""
 
@@ -194,6 +227,17 @@ class CardOut(Schema):
     duplicates = fields.List(
         fields.Nested(DuplicateOut),
         metadata={"description": "Contacts: others with the same name and company"},
+    )
+    inbound = fields.List(
+        fields.Nested(InboundOut),
+        metadata={
+            "description": "Contacts: the latest messages from them that came in through the "
+            "team's addresses, newest first"
+        },
+    )
+    bouncing = fields.List(
+        fields.Nested(BouncingOut),
+        metadata={"description": "Contacts: their addresses that mail bounced from"},
     )
 
 

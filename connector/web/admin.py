@@ -1,4 +1,4 @@
-"""The admin page, /admin: people and roles, API keys, sign-in domains, templates.
+"""The admin page, /admin: people and roles, API keys, sign-in domains, templates, mail.
 
 For the organization's admins, signed in as /account is (Google or Microsoft), or through a
 one-time link that `connector admin-link --email` prints for servers with neither. Anyone
@@ -42,14 +42,19 @@ from connector.email_templates.models import EmailTemplate
 from connector.errors import ServiceError
 from connector.jobs import get_jobs
 from connector.jobs.tasks import REJECTS_FILE, import_folder, read_progress, write_progress
+from connector.mail import aliases as mail
+from connector.mail.models import Accept, Alias, Creates, InboundMessage, InboundStatus
+from connector.mail.numbers import record_number
 from connector.orgs import service as orgs
 from connector.orgs.context import Ctx
 from connector.orgs.models import ApiKey, Organization, Role, SignInDomain, User
+from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from connector.records.service import contact_for_email, get_record
 from connector.store import get_store
 from connector.transfer import exporting
 from connector.transfer.headers import KINDS
+from connector.web.record_links import record_link
 from connector.web.security import PAGE_POLICY, error_page
 from connector.web.signin import check_csrf, csrf_token, signed_in_user
 
@@ -57,6 +62,12 @@ bp = Blueprint("admin", __name__)
 
 # The audit log's newest events on the page (`connector audit` prints them all).
 AUDIT_SHOWN = 100
+# Held messages and the latest inbound ones on the page (`connector mail held` lists all).
+HELD_SHOWN = 50
+INBOUND_SHOWN = 25
+# The records whose page a link opens: a task ("task", which is no RecordType, as an alias
+# that creates tasks stores it) has no page of its own.
+LINKED_TYPES = frozenset(t.value for t in RecordType)
 
 # Who may come in ------------------------------------------------------------------------
 
@@ -127,6 +138,7 @@ def _overview(user: User, **extra: Any) -> dict[str, Any]:
         "domains": list(domains),
         "templates": templates.list_templates(_ctx(user)),
         "audit": audit.events(db, org_id, limit=AUDIT_SHOWN, newest_first=True),
+        **_mail_overview(user),
         "notice": request.args.get("notice", ""),
         **extra,
     }
@@ -282,6 +294,231 @@ def tenant() -> ResponseReturnValue:
         org.entra_tenant_id = tenant_id
         db.commit()
         return _done(f"Entra ID sign-ins from tenant {tenant_id} reach {org.name}.")
+
+    return _posted(handle)
+
+
+# Mail ------------------------------------------------------------------------------------
+
+
+def _inbound_rows(user: User, query: Any) -> list[dict[str, Any]]:
+    """Inbound messages as the page lists them, with the record each went to (a link to its
+    page, signed for this admin as the add-ins' links are)."""
+    config = current_app.config
+    rows = []
+    for message in get_session().scalars(query):
+        kind, number = message.record_type, message.record_id
+        ref = RecordRef.of(kind, number) if kind in LINKED_TYPES and number else None
+        rows.append(
+            {
+                "id": message.id,
+                "received_at": message.received_at,
+                "sender": message.sender or message.envelope_from or "(unknown)",
+                "subject": message.subject,
+                "alias": message.alias.address if message.alias else None,
+                "status": str(message.status),
+                "outcome": message.outcome or str(message.status),
+                "record": (
+                    {
+                        "label": record_number(ref) or f"{ref.type.value}:{ref.id}",
+                        "url": record_link(
+                            config["PUBLIC_URL"], config["SECRET_KEY"], user.id, ref
+                        ),
+                    }
+                    if ref
+                    else {"label": f"{kind}:{number}", "url": None}
+                    if kind and number
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def _mail_overview(user: User) -> dict[str, Any]:
+    db = get_session()
+    org_id = user.organization_id
+    aliases = db.scalars(
+        select(Alias).where(Alias.organization_id == org_id).order_by(Alias.address)
+    )
+    held = (
+        select(InboundMessage)
+        .where(
+            InboundMessage.organization_id == org_id,
+            InboundMessage.status == InboundStatus.HELD,
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(HELD_SHOWN)
+    )
+    latest = (
+        select(InboundMessage)
+        .where(InboundMessage.organization_id == org_id)
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(INBOUND_SHOWN)
+    )
+    return {
+        "aliases": list(aliases),
+        "held": _inbound_rows(user, held),
+        "inbound": _inbound_rows(user, latest),
+        "template_names": {
+            template_id: name
+            for template_id, name in db.execute(
+                select(EmailTemplate.id, EmailTemplate.name).where(
+                    EmailTemplate.organization_id == org_id
+                )
+            )
+        },
+        "creates_choices": [c.value for c in Creates],
+        "accept_choices": [a.value for a in Accept],
+    }
+
+
+@bp.post("/admin/mail/domain")
+def mail_domain() -> ResponseReturnValue:
+    """The domain the organization's aliases are at (its MX, or a forward, brings the mail)."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        org = db.get(Organization, admin.organization_id)
+        assert org is not None  # the admin's own
+        before = org.mail_domain
+        try:
+            clean = mail.set_mail_domain(
+                db,
+                org,
+                request.form.get("domain", "")[:300],
+                current_app.extensions["connector.settings"].free_mail,
+            )
+        except ServiceError as exc:
+            db.rollback()
+            return _page("admin.html", exc.status_code, **_overview(admin, error=exc.message))
+        audit.record(
+            db,
+            org_id=org.id,
+            actor=admin,
+            action="mail_domain.set",
+            target=f"org:{org.id}",
+            detail={"domain": clean, "before": before},
+        )
+        db.commit()
+        return _done(f"The mail domain is {clean}.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/mail/aliases")
+def create_alias() -> ResponseReturnValue:
+    """A team address: what mail to it opens, whose it takes, who owns what it opens, and
+    whether (and with which template) it acknowledges the sender."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        ctx = _ctx(admin)
+        org = db.get(Organization, admin.organization_id)
+        assert org is not None  # the admin's own
+        form = request.form
+        try:
+            owner = None
+            if form.get("owner"):
+                owner = orgs.find_user(db, form["owner"])
+                if owner is None or owner.organization_id != org.id:
+                    raise ValueError(f"{form['owner'][:100]} is no one in {org.name}.")
+            # "" no acknowledgment, "builtin" the plain one, else a template's id.
+            reply = form.get("auto_reply", "")
+            template = None
+            if reply not in ("", "builtin"):
+                if not reply.isdecimal() or len(reply) > 9:
+                    raise ValueError("Choose a template for the acknowledgment.")
+                try:
+                    template = templates.get_template(ctx, int(reply))
+                except ServiceError as exc:  # deleted since the page was drawn: the form's fault
+                    raise ValueError(exc.message) from exc
+            alias = mail.create_alias(
+                db,
+                org,
+                address=form.get("address", "")[:320],
+                creates=form.get("creates", ""),
+                owner=owner,
+                accept=form.get("accept", Accept.EVERYONE.value),
+                auto_reply=reply != "",
+                auto_reply_template=template,
+            )
+        except ServiceError as exc:
+            db.rollback()
+            return _page("admin.html", exc.status_code, **_overview(admin, error=exc.message))
+        except ValueError as exc:
+            db.rollback()
+            return _page("admin.html", 400, **_overview(admin, error=str(exc)))
+        audit.record(
+            db,
+            org_id=org.id,
+            actor=admin,
+            action="alias.created",
+            target=f"alias:{alias.id}",
+            detail={
+                "address": alias.address,
+                "creates": str(alias.creates),
+                "accept": str(alias.accept),
+                "auto_reply": alias.auto_reply,
+                "template": template.name if template else None,
+            },
+        )
+        db.commit()
+        return _done(f"Mail to {alias.address} now opens a {alias.creates}.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/mail/aliases/<int:alias_id>/delete")
+def delete_alias(alias_id: int) -> ResponseReturnValue:
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        org = db.get(Organization, admin.organization_id)
+        assert org is not None  # the admin's own
+        try:
+            alias = mail.get_alias(db, org, alias_id)
+        except ServiceError as exc:
+            return error_page(exc.status_code, "Not Found", exc.message)
+        address = alias.address
+        audit.record(
+            db,
+            org_id=org.id,
+            actor=admin,
+            action="alias.deleted",
+            target=f"alias:{alias.id}",
+            detail={"address": address},
+        )
+        mail.delete_alias(db, alias)
+        db.commit()
+        return _done(f"{address} deleted: mail to it is refused from now on.")
+
+    return _posted(handle)
+
+
+@bp.post("/admin/mail/held/<int:message_id>/release")
+def release_held(message_id: int) -> ResponseReturnValue:
+    """Let a held message through: routed again as if it had just come in."""
+
+    def handle(admin: User) -> ResponseReturnValue:
+        db = get_session()
+        message = db.get(InboundMessage, message_id)
+        if message is None or message.organization_id != admin.organization_id:
+            return error_page(404, "Not Found", "There is no such message in your organization.")
+        if message.status != InboundStatus.HELD:
+            return _done("That message is not held any more.")
+        message.status = InboundStatus.RECEIVED
+        audit.record(
+            db,
+            org_id=admin.organization_id,
+            actor=admin,
+            action="inbound.released",
+            target=f"inbound:{message.id}",
+            detail={"sender": message.sender, "subject": message.subject[:200]},
+        )
+        # Committed before it is queued, so that the job finds it received.
+        db.commit()
+        get_jobs(current_app).enqueue("route_inbound", inbound_id=message.id)
+        return _done(f"Released the message from {message.sender or 'the sender'}.")
 
     return _posted(handle)
 

@@ -277,6 +277,7 @@
       logged ? h("p", { class: "badge", text: "✓ Logged on " + logged }) : null,
       h("ul", { class: "items" },
         contact ? itemLine(addressesOf(contact, result.email), contact.emails.length > 1 ? "Emails" : "Email") : null,
+        ...(contact ? bouncingLines(result.bouncing) : []),
         contact && contact.phone ? itemLine(contact.phone, "Phone") : null,
         company ? itemLine(company.name, (company.domains || []).join(", ")) : null),
       contact ? h("div", { class: "actions" }, h("button", { type: "button", class: "small", text: "Edit", "aria-label": "Edit contact",
@@ -287,6 +288,7 @@
       listSection("Open leads", result.leads, function (lead) { return leadLine(lead, true); }),
       listSection("Open tickets", result.tickets, function (t) { return ticketLine(t, true); }),
       listSection("Open tasks", result.tasks, taskLine),
+      listSection("Came in through team addresses", result.inbound, inboundLine),
       listSection("Recent activity", result.activities, function (a) {
         return itemLine(a.subject || a.snippet || a.kind, a.occurred_at.slice(0, 10) + " · " + (a.kind === "email" ? a.from : "Note"));
       }),
@@ -713,6 +715,35 @@
     const emails = contact.emails || [];
     const first = emails.indexOf(address) === -1 ? [] : [address];
     return first.concat(emails.filter(function (e) { return e !== address; })).join(", ") || address;
+  }
+
+  /* The contact's addresses that mail bounced from, each marked, with since when and why. */
+  function bouncingLines(bouncing) {
+    return (bouncing || []).map(function (b) {
+      const why = b.reason ? ": " + b.reason : "";
+      return h("li", { class: "bouncing" }, h("span", { class: "bounce-label", text: "Bouncing" }), b.email,
+        h("span", { class: "sub", text: "Since " + String(b.since).slice(0, 10) + why }));
+    });
+  }
+
+  /* A message that came to a team address: its subject, when and to which, and the record
+   * it opened or went to (a lead's or a ticket's opens on a click). */
+  function inboundLine(message) {
+    const record = message.record;
+    const to = message.alias ? " · to " + message.alias : "";
+    const when = String(message.at).slice(0, 10) + to;
+    let went = h("span", { class: "sub", text: message.outcome || "received" });
+    if (record) {
+      const label = (record.number ? record.number + " " : "") + record.title;
+      const target = record.type === "lead" || record.type === "ticket"
+        ? h("button", { class: "link", type: "button", text: label, onclick: function (event) {
+          busy(event.currentTarget, openCard(record.type, record.id));
+        } })
+        : label;
+      went = h("span", { class: "sub" }, (message.outcome || "to") + ": ", target);
+    }
+    return h("li", { class: "inbound" }, h("span", { text: message.subject || "(no subject)" }),
+      h("span", { class: "sub", text: when }), went);
   }
 
   function historySection(history) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from connector.web.api.activities import blp as activities_blp
+from connector.web.api.aliases import blp as aliases_blp
 from connector.web.api.base import API_PREFIX, Api, RequiresOneOfPlugin, nullable_nested
 from connector.web.api.lookup import blp as lookup_blp
 from connector.web.api.outlook import blp as outlook_blp
@@ -34,6 +35,13 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "apiKey", {"type": "http", "scheme": "bearer", "description": "A connector API key"}
     )
-    for blueprint in (lookup_blp, records_blp, activities_blp, templates_blp, outlook_blp):
+    for blueprint in (
+        lookup_blp,
+        records_blp,
+        activities_blp,
+        templates_blp,
+        outlook_blp,
+        aliases_blp,
+    ):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.extensions["connector.api"] = api

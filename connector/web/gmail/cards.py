@@ -353,7 +353,21 @@ def person_card(
         here["name"] = proposal.get("name", "")
     details: list[Widget] = []
     if contact:
-        details.append(decorated(result["email"], top="Email", icon="EMAIL"))
+        bouncing = {b["email"]: b for b in result.get("bouncing", [])}
+        shown = bouncing.pop(result["email"], None)
+        details.append(
+            decorated(
+                result["email"],
+                top="Email",
+                bottom=bounce_line(shown) if shown else "",
+                icon="EMAIL",
+            )
+        )
+        # The contact's other addresses that bounce: whoever writes to them should know.
+        details += [
+            decorated(b["email"], top="Other address", bottom=bounce_line(b), icon="EMAIL")
+            for b in list(bouncing.values())[:MAX_LISTED]
+        ]
         if contact.get("phone"):
             details.append(decorated(contact["phone"], top="Phone", icon="PHONE"))
     if company:
@@ -412,6 +426,11 @@ def person_card(
             ),
             section(
                 task_rows(result.get("tasks", []), act, here, today), "Open tasks", collapsible=True
+            ),
+            section(
+                inbound_rows(result.get("inbound", []), act),
+                "Came in through team addresses",
+                collapsible=True,
             ),
             section(
                 activity_rows(result.get("activities", [])), "Recent activity", collapsible=True
@@ -520,6 +539,47 @@ def activity_rows(activities: Sequence[dict[str, Any]]) -> list[Widget]:
         )
         for a in activities[:5]
     ]
+
+
+def bounce_line(bouncing: Mapping[str, Any]) -> str:
+    """The mark of an address that mail bounced from: since when, and why."""
+    reason = " ".join(str(bouncing.get("reason") or "").split())[:120]
+    return Markup('<font color="{}">⚠ Bouncing</font> since {}{}').format(
+        OVERDUE_COLOR, str(bouncing["since"])[:10], f": {reason}" if reason else ""
+    )
+
+
+# The records a card can open (a task has no card of its own).
+OPENS = ("contact", "lead", "ticket")
+
+
+def inbound_rows(messages: Sequence[Mapping[str, Any]], act: Act) -> list[Widget]:
+    """Mail from this person that came to a team address: when, to which, and the record it
+    opened or went to (a click opens that record's card)."""
+    rows = []
+    for message in messages[:MAX_LISTED]:
+        record = message.get("record")
+        if record:
+            label = f"{record['number']} " if record.get("number") else ""
+            went = f"{message.get('outcome') or 'to'}: {label}{record['title']}"
+        else:
+            went = message.get("outcome") or "received"
+        to = f" · to {message['alias']}" if message.get("alias") else ""
+        opens = record is not None and record["type"] in OPENS
+        rows.append(
+            decorated(
+                message.get("subject") or "(no subject)",
+                top=f"{str(message['at'])[:10]}{to}",
+                bottom=went,
+                icon="EMAIL",
+                on_click=(
+                    action(act, "open_record", type=record["type"], id=record["id"])
+                    if opens and record is not None
+                    else None
+                ),
+            )
+        )
+    return rows
 
 
 def history_section(history: Sequence[dict[str, Any]], zone: dt.tzinfo) -> dict[str, Any]:
