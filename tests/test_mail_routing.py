@@ -4,6 +4,7 @@ database of both backends, with real messages as the gateway stores them."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -197,6 +198,14 @@ def test_follow_up_with_in_reply_to_lands_on_the_same_lead(app, org) -> None:
     assert RecordRef(RecordType.LEAD, first.record_id) in links_of(app, second.activity_id)
 
 
+def test_the_same_message_delivered_twice_opens_one_lead(app, org) -> None:
+    mail = message()
+    first = route(app, org, mail)
+    again = route(app, org, mail)
+    assert again.outcome == "appended" and again.record_id == first.record_id
+    assert count(app, Lead) == 1 and count(app, Activity) == 1
+
+
 def test_a_reply_address_finds_its_record(app, org) -> None:
     first = route(app, org, message())
     lead = RecordRef(RecordType.LEAD, first.record_id)
@@ -371,6 +380,32 @@ def test_running_the_job_twice_routes_once(app, org) -> None:
     route_inbound(app, inbound_id=inbound_id)
     assert count(app, Lead) == 1
     assert row(app, inbound_id).attempts == 1
+
+
+def test_two_concurrent_jobs_route_it_once(app, org) -> None:
+    """Two workers given the same message at once: one routes it; the other waits for the
+    row's lock (PostgreSQL) or loses the conditional update or SQLite's write lock, and
+    rolls back (an error there makes Huey try again, and the next try finds it routed)."""
+    inbound_id = store(app, org, message())
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            route_inbound(app, inbound_id=inbound_id)
+        except sa.exc.OperationalError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(errors) <= 1
+    route_inbound(app, inbound_id=inbound_id)  # the retry of a loser: nothing more to do
+    assert row(app, inbound_id).outcome == "created"
+    assert count(app, Lead) == 1 and count(app, Activity) == 1 and count(app, Contact) == 1
 
 
 def test_a_transaction_that_does_not_commit_leaves_the_message_received(app, org) -> None:

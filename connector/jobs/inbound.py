@@ -147,7 +147,8 @@ def requeue_stuck(app: Flask) -> None:
     jobs = get_jobs(app)
     with _requeued.lock:
         # Forget the messages routed since: the memory stays as small as the backlog.
-        _requeued.at = {i: t for i, t in _requeued.at.items() if i in set(ids)}
+        waiting = set(ids)
+        _requeued.at = {i: t for i, t in _requeued.at.items() if i in waiting}
         due = [
             i
             for i in ids

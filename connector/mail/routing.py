@@ -327,6 +327,29 @@ def _best(ctx: Ctx, refs: list[RecordRef]) -> RecordRef | None:
     return next((r for r in ordered if live_record(ctx, r)), None)
 
 
+def _logged_on(ctx: Ctx, message_id: str) -> list[RecordRef]:
+    activity = ctx.session.scalar(
+        select(Activity).where(
+            Activity.organization_id == ctx.org_id, Activity.message_id == message_id
+        )
+    )
+    links = activity.links if activity is not None else []
+    return [RecordRef(link.record_type, link.record_id) for link in links]
+
+
+def thread_by_own_id(ctx: Ctx, incoming: Incoming) -> RecordRef | None:
+    """The same message delivered again (to two aliases in two transactions, by SMTP and
+    by a polled mailbox, or sent again by a server that missed our 250): the lead or
+    ticket it opened already, so that it opens no second one."""
+    message_id = incoming.email.message_id
+    if message_id is None:
+        return None
+    refs = [
+        r for r in _logged_on(ctx, message_id) if r.type in (RecordType.LEAD, RecordType.TICKET)
+    ]
+    return _best(ctx, refs)
+
+
 def thread_by_references(ctx: Ctx, incoming: Incoming) -> RecordRef | None:
     """The record of a message this one answers: logged on a record (ours or the
     customer's), or an acknowledgment we sent about one."""
@@ -334,16 +357,7 @@ def thread_by_references(ctx: Ctx, incoming: Incoming) -> RecordRef | None:
     for message_id in referenced_ids(incoming.headers):
         if message_id == own_id:
             continue
-        activity = ctx.session.scalar(
-            select(Activity).where(
-                Activity.organization_id == ctx.org_id, Activity.message_id == message_id
-            )
-        )
-        refs = (
-            [RecordRef(link.record_type, link.record_id) for link in activity.links]
-            if activity
-            else []
-        )
+        refs = _logged_on(ctx, message_id)
         sent = ctx.session.scalar(
             select(OutboundMail).where(
                 OutboundMail.organization_id == ctx.org_id, OutboundMail.message_id == message_id
@@ -393,7 +407,8 @@ def thread_by_number(ctx: Ctx, incoming: Incoming) -> RecordRef | None:
 
 def find_thread(ctx: Ctx, incoming: Incoming, target: Target) -> RecordRef | None:
     return (
-        thread_by_references(ctx, incoming)
+        thread_by_own_id(ctx, incoming)
+        or thread_by_references(ctx, incoming)
         or thread_by_reply_address(ctx, target)
         or thread_by_number(ctx, incoming)
     )
