@@ -37,6 +37,12 @@ STUCK_AFTER = dt.timedelta(minutes=2)
 REQUEUE_EVERY_SECONDS = 300.0
 
 
+def queue(app: Flask) -> Any:
+    """The app's Jobs (connector.jobs.get_jobs), taken from the app: connector.jobs imports
+    this module as it starts, so importing it back would make a cycle."""
+    return app.extensions["connector.jobs"]
+
+
 def routing_config(app: Flask) -> RoutingConfig:
     return RoutingConfig(
         secret_key=app.config["SECRET_KEY"],
@@ -109,12 +115,9 @@ def route_inbound(app: Flask, *, inbound_id: int) -> None:
         return
     log.info("Inbound message %s: %s %s", inbound_id, routed.outcome, routed.record or "")
     if routed.outbound_id is not None:
-        # Imported here: connector.jobs imports this module as it starts.
-        from connector.jobs import get_jobs
-
         # The acknowledgment's row is committed: if queueing fails, the outbound side's
         # own sweep sends it.
-        get_jobs(app).enqueue("send_outbound", outbound_id=routed.outbound_id)
+        queue(app).enqueue("send_outbound", outbound_id=routed.outbound_id)
 
 
 class _Requeued:
@@ -134,8 +137,6 @@ def requeue_stuck(app: Flask) -> None:
     calls it (the worker starting: what a killed worker left behind), then those received
     more than STUCK_AFTER ago, each at most every REQUEUE_EVERY_SECONDS. Reads the
     (status, received_at) index only."""
-    from connector.jobs import get_jobs  # connector.jobs imports this module as it starts
-
     with _requeued.lock:
         first, _requeued.started = not _requeued.started, True
     query = select(InboundMessage.id).where(InboundMessage.status == InboundStatus.RECEIVED)
@@ -144,7 +145,7 @@ def requeue_stuck(app: Flask) -> None:
     with session_scope(app) as session:
         ids = list(session.scalars(query.order_by(InboundMessage.received_at).limit(10_000)))
     now = time.monotonic()
-    jobs = get_jobs(app)
+    jobs = queue(app)
     with _requeued.lock:
         # Forget the messages routed since: the memory stays as small as the backlog.
         waiting = set(ids)
