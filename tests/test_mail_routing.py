@@ -351,6 +351,24 @@ def test_auto_replies_and_our_own_mail_open_nothing(app, org) -> None:
     assert count(app, Lead) == 0
 
 
+def test_polled_mail_without_an_envelope_goes_by_its_headers(app, org) -> None:
+    """An IMAP message has no envelope: its To names the alias, Return-Path the sender."""
+    mail = message("Web form: call back", Auto_Submitted="auto-generated")
+    mail["Return-Path"] = "<forms@globex.test>"
+    with session_scope(app) as session:
+        raw = mail.as_bytes()
+        polled = InboundMessage(
+            organization_id=org, source="imap", recipients=[], raw=raw, size=len(raw)
+        )
+        session.add(polled)
+        session.flush()
+        inbound_id = polled.id
+    route_inbound(app, inbound_id=inbound_id)
+    routed = row(app, inbound_id)
+    # A machine's notice (auto-generated, not an auto-reply) still opens a lead.
+    assert routed.outcome == "created" and routed.record_type == RecordType.LEAD
+
+
 def test_forty_messages_from_one_sender_open_no_more_than_the_cap(app, org) -> None:
     cap = app.config["MAIL_SENDER_CAP"]
     rows = [route(app, org, message(f"Offer {n}")) for n in range(40)]
