@@ -27,6 +27,7 @@ from connector.orgs.context import Ctx
 from connector.orgs.models import Organization, Role, User
 from connector.records import service as records
 from connector.records.models import (
+    Company,
     Contact,
     ContactEmail,
     Lead,
@@ -180,6 +181,23 @@ def test_mail_to_sales_opens_a_lead_on_the_senders_new_contact(app, org) -> None
         contact = lead.contact.id
     bea = RecordRef(RecordType.CONTACT, contact)
     assert links_of(app, routed.activity_id) == {RecordRef(RecordType.LEAD, routed.record_id), bea}
+
+
+def test_a_stranger_brings_their_company_in_by_domain_unless_free_mail(app, org) -> None:
+    routed = route(app, org, message(sender="Cy Initech <cy@initech.test>"))
+    with session_scope(app) as session:
+        lead = session.get(Lead, routed.record_id)
+        assert lead.company is not None and lead.company.name == "Initech"
+        assert [d.domain for d in lead.company.domains] == ["initech.test"]
+        assert lead.contact is not None and lead.contact.company_id == lead.company.id
+    again = route(app, org, message("Another one", sender="Di Initech <di@initech.test>"))
+    with session_scope(app) as session:
+        # The second person of the domain joins the same company.
+        assert session.get(Lead, again.record_id).company_id == lead.company.id
+    free = route(app, org, message("Hi", sender="Ed <ed.someone@gmail.com>"))
+    with session_scope(app) as session:
+        assert session.get(Lead, free.record_id).company is None
+        assert count(app, Company) == 1
 
 
 def test_follow_up_with_in_reply_to_lands_on_the_same_lead(app, org) -> None:

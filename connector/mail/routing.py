@@ -48,6 +48,7 @@ from connector.records import service as records
 from connector.records.editing import update_ticket
 from connector.records.models import (
     CLOSED_TICKET_STATUSES,
+    Contact,
     ContactEmail,
     RecordType,
     Ticket,
@@ -473,21 +474,41 @@ def _logged(ctx: Ctx, email: EmailData) -> Activity | None:
     return find_logged_email(ctx, email.message_id or fingerprint_message_id(email))
 
 
+def sender_contact(ctx: Ctx, sender: str, display_name: str) -> Contact | None:
+    """The sender's contact; a stranger becomes one, with a new company made from their
+    domain when no company has it and it is not free-mail (mail to sales@ from
+    ana@globex.example brings Globex in, as Odoo's gateway does). None for an archived
+    contact's address: the record is then for no contact, and the archived one can still be
+    restored. (The sidebar's "create lead from this email" only proposes the company.)"""
+    existing = records.contact_for_email(ctx.session, ctx.org_id, sender, include_archived=True)
+    if existing is not None:
+        return existing if existing.archived_at is None else None
+    proposal = records.propose_contact(ctx, sender, display_name)
+    company = proposal["new_company"]
+    return records.create_contact(
+        ctx,
+        name=proposal["name"],
+        emails=[sender],
+        new_company={"name": company["name"], "domains": [company["domain"]]} if company else None,
+    )
+
+
 def create(ctx: Ctx, incoming: Incoming, alias: Alias) -> tuple[RecordRef, Activity | None]:
     """What the alias creates, for the sender's contact (found or created, with the
     company of its domain unless free-mail), owned by the alias's owner (else the user
     routing it), the email logged on it."""
     owner_id = alias.owner_id if alias.owner is not None and alias.owner.active else ctx.user.id
     email = incoming.email
+    sender = incoming.sender or ""
+    contact = sender_contact(ctx, sender, email.from_name)
+    fields = {"email_data": email, "owner_id": owner_id, "contact_id": contact and contact.id}
     if alias.creates == Creates.LEAD:
-        lead = intake.create_lead(ctx, {"email_data": email, "owner_id": owner_id})
+        lead = intake.create_lead(ctx, fields)
         return RecordRef(RecordType.LEAD, lead.id), _logged(ctx, email)
     if alias.creates == Creates.TICKET:
-        ticket = intake.create_ticket(ctx, {"email_data": email, "owner_id": owner_id})
+        ticket = intake.create_ticket(ctx, fields)
         return RecordRef(RecordType.TICKET, ticket.id), _logged(ctx, email)
     # A task is about the sender's contact: that contact is the record the email goes on.
-    sender = incoming.sender or ""
-    contact = records.contact_for_sender(ctx, sender, email.from_name)
     if contact is None:
         raise Unroutable(f"{sender} is the address of an archived contact")
     ref = RecordRef(RecordType.CONTACT, contact.id)
