@@ -1,0 +1,1 @@
+"""Mail servers: SMTP sending, DKIM, IMAP polling."""
