@@ -402,7 +402,7 @@ def test_add_refuses_an_unknown_alias_and_a_folder_polled_already(
 ) -> None:
     make_alias(app)
     password_file = tmp_path / "pw"
-    password_file.write_text("x")
+    password_file.write_text("correct horse battery")
     base = ["mailboxes", "add", "--org", "Acme", "--password-file", str(password_file)]
     url = "imaps://sales@imap.example.test/INBOX"
     unknown = runner.invoke(args=[*base, "--alias", "info@acme.test", "--imap-url", url])
@@ -414,5 +414,5 @@ def test_add_refuses_an_unknown_alias_and_a_folder_polled_already(
         assert session.scalar(select(func.count()).select_from(Mailbox)) == 1
         stored_password = session.scalar(select(Mailbox.password_encrypted))
         # Encrypted at rest; the app's key reads it back.
-        assert stored_password is not None and b"x" not in stored_password
-        assert cipher_of(app).decrypt(stored_password) == "x"
+        assert stored_password is not None and b"horse" not in stored_password
+        assert cipher_of(app).decrypt(stored_password) == "correct horse battery"

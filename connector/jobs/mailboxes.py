@@ -150,7 +150,8 @@ def _poll_folder(app: Flask, mailbox_id: int, url: ImapUrl, folder: ImapFolder) 
         stored += len(rows)
         _route(app, to_route)
         try:
-            folder.mark_processed([f.uid for f in fetched])
+            # Not one left on the server for being too large: unread, people notice it.
+            folder.mark_processed([f.uid for f in fetched if f.raw is not None])
         except ImapError as exc:
             # A courtesy to people reading the mailbox: the messages are stored all the same.
             log.warning("Mailbox %s: could not flag messages as processed: %s", mailbox_id, exc)
