@@ -51,9 +51,13 @@ class Dovecot:
     process: subprocess.Popen[bytes]
     user: str = USER
     password: str = PASSWORD
+    # With TLS: the implicit-TLS port, and the CA that signed the server's certificate.
+    tls_port: int | None = None
+    ca_file: Path | None = None
 
-    def url(self, folder: str = "INBOX") -> str:
-        return f"imap://{self.user.replace('@', '%40')}@127.0.0.1:{self.port}/{folder}"
+    def url(self, folder: str = "INBOX", scheme: str = "imap") -> str:
+        port = self.tls_port if scheme == "imaps" else self.port
+        return f"{scheme}://{self.user.replace('@', '%40')}@127.0.0.1:{port}/{folder}"
 
     def client(self) -> imaplib.IMAP4:
         connection = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
@@ -109,8 +113,95 @@ class Dovecot:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _config(folder: Path, port: int, uid: int, gid: int, internal: str, login: str) -> str:
+def write_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test IMAP CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def _config(
+    folder: Path,
+    port: int,
+    uid: int,
+    gid: int,
+    internal: str,
+    login: str,
+    tls_port: int | None,
+) -> str:
     auth = "auth_allow_cleartext = yes" if _version() >= (2, 4) else "disable_plaintext_auth = no"
+    ssl = (
+        f"ssl = yes\nssl_cert = <{folder}/cert.pem\nssl_key = <{folder}/key.pem"
+        if tls_port
+        else "ssl = no"
+    )
     return f"""
 protocols = imap
 listen = 127.0.0.1
@@ -118,7 +209,7 @@ base_dir = {folder}/run
 state_dir = {folder}/state
 log_path = {folder}/dovecot.log
 info_log_path = {folder}/dovecot.log
-ssl = no
+{ssl}
 {auth}
 auth_mechanisms = plain login
 default_internal_user = {internal}
@@ -141,13 +232,16 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port or 0}
   }}
 }}
 """
 
 
-def start_dovecot() -> Dovecot:
+def start_dovecot(tls: bool = False) -> Dovecot:
+    """Plain IMAP on a free port; with `tls`, STARTTLS offered there too, and implicit TLS
+    on a second port, with a certificate from a CA of the test's own (Dovecot.ca_file)."""
     if not os.path.exists(DOVECOT):
         message = f"{DOVECOT} is not installed (apt-get install dovecot-imapd)"
         if IN_CI:
@@ -169,14 +263,16 @@ def start_dovecot() -> Dovecot:
         os.chown(folder / "mail", uid, gid)
     (folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     port = _free_port()
-    (folder / "dovecot.conf").write_text(_config(folder, port, uid, gid, internal, login))
+    tls_port = _free_port() if tls else None
+    ca_file = write_certificates(folder)[0] if tls else None
+    (folder / "dovecot.conf").write_text(_config(folder, port, uid, gid, internal, login, tls_port))
     with (folder / "stdout.log").open("wb") as output:
         process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(folder / "dovecot.conf")],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server = Dovecot(folder, port, process)
+    server = Dovecot(folder, port, process, tls_port=tls_port, ca_file=ca_file)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -206,6 +302,15 @@ def stop_dovecot(server: Dovecot) -> None:
 @pytest.fixture
 def dovecot() -> Iterator[Dovecot]:
     server = start_dovecot()
+    try:
+        yield server
+    finally:
+        stop_dovecot(server)
+
+
+@pytest.fixture
+def dovecot_tls() -> Iterator[Dovecot]:
+    server = start_dovecot(tls=True)
     try:
         yield server
     finally:

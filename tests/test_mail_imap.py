@@ -33,7 +33,7 @@ from connector.mail.aliases import create_alias, set_mail_domain
 from connector.mail.mailboxes import Security, parse_imap_url
 from connector.mail.models import InboundMessage, InboundStatus, Mailbox
 from connector.orgs import service as orgs
-from tests.dovecot import Dovecot, dovecot  # noqa: F401  (the fixture)
+from tests.dovecot import Dovecot, dovecot, dovecot_tls  # noqa: F401  (the fixtures)
 
 ALIAS = "sales@acme.test"
 
@@ -326,6 +326,44 @@ def test_an_unreachable_server_is_kept_on_the_mailbox(
     with pytest.raises(MailboxPollFailed, match="could not be reached"):
         poll_mailbox(queue_app, mailbox_id=mailbox)
     assert "could not be reached" in (mailbox_state(queue_app, mailbox).last_error or "")
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap+starttls"])
+def test_tls_is_verified_against_the_configured_ca(
+    queue_app: Flask,
+    runner: Any,
+    tmp_path: Path,
+    dovecot_tls: Dovecot,  # noqa: F811
+    scheme: str,
+) -> None:
+    make_alias(queue_app)
+    mailbox = add_mailbox(queue_app, runner, tmp_path, dovecot_tls.url(scheme=scheme))
+    sent_id, raw = message("Over TLS")
+    dovecot_tls.append(raw)
+
+    # The system's store does not know the test's CA: refused, and said why.
+    with pytest.raises(MailboxPollFailed, match="TLS certificate is not trusted"):
+        poll_mailbox(queue_app, mailbox_id=mailbox)
+    assert stored(queue_app) == []
+
+    queue_app.config["IMAP_CA_FILE"] = str(dovecot_tls.ca_file)
+    assert poll_mailbox(queue_app, mailbox_id=mailbox)["stored"] == 1
+    assert [r.message_id for r in stored(queue_app)] == [sent_id]
+    assert mailbox_state(queue_app, mailbox).last_error is None
+
+
+def test_starttls_is_required_never_skipped(
+    queue_app: Flask,
+    runner: Any,
+    tmp_path: Path,
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    """A server that offers no STARTTLS is an error, not a login in plain text."""
+    make_alias(queue_app)
+    mailbox = add_mailbox(queue_app, runner, tmp_path, dovecot.url(scheme="imap+starttls"))
+    with pytest.raises(MailboxPollFailed, match="STARTTLS"):
+        poll_mailbox(queue_app, mailbox_id=mailbox)
+    assert "Login: user=" not in dovecot.log()
 
 
 def test_list_and_delete(
