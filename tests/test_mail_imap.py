@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connector.db import session_scope
 from connector.errors import InvalidInput
+from connector.jobs import get_jobs
 from connector.jobs.mailboxes import (
     MailboxPollFailed,
     cipher_of,
@@ -131,8 +132,12 @@ def test_polls_store_each_message_once_and_mark_it_seen(
     flags = dovecot.flags()
     assert all("\\Seen" in f and "$ConnectorProcessed" in f for f in flags.values()), flags
 
+    # Each stored row is handed to routing, a job of its own.
+    assert get_jobs(queue_app).pending() == 3
+
     assert poll_mailbox(queue_app, mailbox_id=mailbox) == {"stored": 0, "passed_over": 0}
     assert len(stored(queue_app)) == 3
+    assert get_jobs(queue_app).pending() == 3
 
     more = [message(f"Follow-up {n}") for n in range(2)]
     for _, raw in more:
@@ -152,6 +157,30 @@ def test_many_messages_go_in_batches(
         dovecot.append(raw)
     assert poll_mailbox(queue_app, mailbox_id=mailbox)["stored"] == 120
     assert [r.message_id for r in stored(queue_app)] == [m for m, _ in sent]
+
+
+def test_a_message_too_large_is_kept_as_failed_and_left_unread(
+    queue_app: Flask,
+    mailbox: int,
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    _, big = message("Scanned contract")
+    big = big.replace(b"About Scanned contract.", b"x" * 5000)
+    small_id, small = message("Short note")
+    dovecot.append(big)
+    dovecot.append(small)
+    queue_app.config["MAIL_MAX_MESSAGE_BYTES"] = 2000
+
+    assert poll_mailbox(queue_app, mailbox_id=mailbox)["stored"] == 2
+    too_large, fine = stored(queue_app)
+    assert too_large.status == InboundStatus.FAILED and too_large.raw == b""
+    assert too_large.size == len(big) and too_large.imap_uid == 1
+    assert "larger than CONNECTOR_MAIL_MAX_MESSAGE_BYTES" in (too_large.error or "")
+    assert fine.status == InboundStatus.RECEIVED and fine.message_id == small_id
+    # Only the one stored whole goes to routing; the other stays unread on the server.
+    assert get_jobs(queue_app).pending() == 1
+    flags = dovecot.flags()
+    assert "\\Seen" not in flags[1] and "\\Seen" in flags[2]
 
 
 def test_a_poll_that_dies_before_its_commit_leaves_nothing_half_done(
