@@ -392,6 +392,11 @@ def test_starttls_is_required_never_skipped(
     mailbox = add_mailbox(queue_app, runner, tmp_path, dovecot.url(scheme="imap+starttls"))
     with pytest.raises(MailboxPollFailed, match="STARTTLS"):
         poll_mailbox(queue_app, mailbox_id=mailbox)
+    # Nor is implicit TLS to a port that speaks none.
+    plain_port = f"imaps://sales%40acme.test@127.0.0.1:{dovecot.port}/INBOX"
+    other = add_mailbox(queue_app, runner, tmp_path, plain_port)
+    with pytest.raises(MailboxPollFailed, match="does not speak TLS there"):
+        poll_mailbox(queue_app, mailbox_id=other)
     assert "Login: user=" not in dovecot.log()
 
 

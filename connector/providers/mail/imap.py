@@ -37,6 +37,11 @@ def _describe(url: ImapUrl, error: BaseException) -> str:
         return f"{where} did not answer in time"
     if isinstance(error, ssl.SSLCertVerificationError):
         return f"{where}: the TLS certificate is not trusted ({error.verify_message})"
+    if isinstance(error, ssl.SSLError) and error.reason == "WRONG_VERSION_NUMBER":
+        return (
+            f"{where} does not speak TLS there: imaps:// is for the implicit-TLS port "
+            "(993), imap+starttls:// for 143"
+        )
     if isinstance(error, ssl.SSLError):
         return f"{where}: TLS failed ({error.reason or error})"
     if isinstance(error, OSError):
