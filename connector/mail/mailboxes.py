@@ -9,7 +9,6 @@ password is kept encrypted (accounts.crypto), as linked accounts' tokens are.
 
 from __future__ import annotations
 
-import datetime as dt
 import email.parser
 import email.policy
 import enum
@@ -270,7 +269,7 @@ def store_fetched(
     return stored
 
 
-def record_poll(mailbox: Mailbox, error: str | None, at: dt.datetime | None = None) -> None:
+def record_poll(mailbox: Mailbox, error: str | None) -> None:
     """When the mailbox was last polled, and what went wrong (None: nothing)."""
-    mailbox.last_polled_at = at or utcnow()
+    mailbox.last_polled_at = utcnow()
     mailbox.last_error = error[:2000] if error else None
