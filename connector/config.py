@@ -151,6 +151,9 @@ def load_config(
         "SMTP_CA_FILE": environ.get("CONNECTOR_SMTP_CA_FILE") or None,
         # How long any one wait on an SMTP or IMAP server may take.
         "MAIL_TIMEOUT_SECONDS": _seconds(environ, "CONNECTOR_MAIL_TIMEOUT_SECONDS", 30.0),
+        # Certificates (PEM) that polled IMAP servers' TLS is verified against; None: the
+        # system's store.
+        "IMAP_CA_FILE": environ.get("CONNECTOR_IMAP_CA_FILE") or None,
         # DKIM signing of what we send: both set, or neither.
         "DKIM_SELECTOR": environ.get("CONNECTOR_DKIM_SELECTOR") or None,
         "DKIM_KEY_FILE": environ.get("CONNECTOR_DKIM_KEY_FILE") or None,

@@ -31,9 +31,18 @@ def command_modules() -> tuple[CommandModule, ...]:
 
     Imported here, not at the top: they import the groups' types from connector.cli.groups.
     """
-    from connector.cli import admin_link, aliases, audit, jobs, mail_out, people, transfer
+    from connector.cli import (
+        admin_link,
+        aliases,
+        audit,
+        jobs,
+        mail_out,
+        mailboxes,
+        people,
+        transfer,
+    )
 
-    return (people, audit, jobs, admin_link, transfer, mail_out, aliases)
+    return (people, audit, jobs, admin_link, transfer, mail_out, aliases, mailboxes)
 
 
 def init_app(app: Flask) -> None:
