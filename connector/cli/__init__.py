@@ -31,9 +31,9 @@ def command_modules() -> tuple[CommandModule, ...]:
 
     Imported here, not at the top: they import the groups' types from connector.cli.groups.
     """
-    from connector.cli import admin_link, audit, jobs, people, transfer
+    from connector.cli import admin_link, audit, jobs, mail_gateway, people, transfer
 
-    return (people, audit, jobs, admin_link, transfer)
+    return (people, audit, jobs, admin_link, transfer, mail_gateway)
 
 
 def init_app(app: Flask) -> None:
