@@ -16,7 +16,9 @@ from flask import Flask
 
 from connector.app import create_app
 from connector.db import session_scope, upgrade_schema
+from connector.demo.data import MAIL_DOMAIN, load_demo
 from connector.jobs import get_jobs
+from connector.mail.aliases import list_aliases
 from connector.mail.models import (
     InboundMessage,
     InboundStatus,
@@ -24,6 +26,7 @@ from connector.mail.models import (
     OutboundStatus,
 )
 from connector.mail.reply_addresses import reply_address
+from connector.orgs.models import Organization
 from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from tests import gateway_fixtures
@@ -421,3 +424,32 @@ def test_mail_held_lists_and_releases_without_the_cap(queue_app, runner, mail_or
         assert (row.status, row.cap_exempt, row.outcome) == (InboundStatus.RECEIVED, True, None)
     assert get_jobs(queue_app).pending() == 1
     assert runner.invoke(args=["mail", "held"]).output.strip() == "No held messages."
+
+
+# The demo organization ------------------------------------------------------------------------
+
+
+def test_the_demo_org_receives_mail_at_its_domain(queue_app, gateway) -> None:
+    with session_scope(queue_app) as session:
+        load_demo(session, queue_app.config["SECRET_KEY"], contacts=5, companies=2)
+    with session_scope(queue_app) as session:
+        # Loaded again (each `./dev start` does): nothing more, nothing changed.
+        load_demo(session, queue_app.config["SECRET_KEY"])
+        org = session.scalar(sa.select(Organization).where(Organization.name == "Demo Company"))
+        assert org.mail_domain == MAIL_DOMAIN == "demo.connector.test"
+        aliases = {a.address: (a.creates, a.auto_reply) for a in list_aliases(session, org)}
+        assert not session.dirty and not session.new
+    assert aliases == {
+        f"sales@{MAIL_DOMAIN}": ("lead", True),
+        f"support@{MAIL_DOMAIN}": ("ticket", True),
+    }
+    running = gateway(queue_app)
+    with smtp(running.port) as client:
+        refused = client.sendmail(
+            SENDER, [f"sales@{MAIL_DOMAIN}", f"support@{MAIL_DOMAIN}"], message().as_bytes()
+        )
+        assert refused == {}
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail(SENDER, [f"info@{MAIL_DOMAIN}"], message().as_bytes())
+    (row,) = inbound_rows(queue_app)
+    assert row.recipients == [f"sales@{MAIL_DOMAIN}", f"support@{MAIL_DOMAIN}"]
