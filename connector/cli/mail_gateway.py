@@ -102,7 +102,13 @@ def register(app: Flask, groups: Groups) -> None:
 
     @group.command("queue")
     @org_option
-    @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+    @click.option(
+        "--limit",
+        default=50,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="At most this many messages each way, oldest first.",
+    )
     def queue_command(org_name: str | None, limit: int) -> None:
         """The gateway and the worker, and the mail that waits: received and not routed yet,
         held, failed; outgoing mail queued or failed."""

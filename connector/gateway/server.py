@@ -21,7 +21,6 @@ import asyncio
 import logging
 import signal
 import socket
-import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -250,16 +249,11 @@ async def _heartbeat(app: Flask, detail: dict[str, object]) -> None:
 
 
 async def serve(
-    app: Flask,
-    host: str,
-    port: int,
-    *,
-    started: Callable[[int], None] | None = None,
-    stop: asyncio.Event | None = None,
+    app: Flask, host: str, port: int, *, started: Callable[[int], None] | None = None
 ) -> None:
-    """Serve SMTP on host:port until SIGINT or SIGTERM (or `stop` is set); then stop taking
-    connections and let the messages being stored get their answer. `started` is called
-    with the port listened on (the one chosen when `port` is 0)."""
+    """Serve SMTP on host:port until SIGINT or SIGTERM; then stop taking connections and
+    let the messages being stored get their answer. `started` is called with the port
+    listened on (the one the system chose when `port` is 0)."""
     loop = asyncio.get_running_loop()
     hostname = socket.gethostname()
     handler = GatewayHandler(app, hostname)
@@ -277,12 +271,9 @@ async def serve(
 
     server = await loop.create_server(protocol, host=host, port=port)
     bound = server.sockets[0].getsockname()[1]
-    stop = stop or asyncio.Event()
-    # Signals reach only the main thread's loop (a test may serve from another thread).
-    handles_signals = threading.current_thread() is threading.main_thread()
-    if handles_signals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     beating = asyncio.create_task(_heartbeat(app, {"host": hostname, "port": bound}))
     log.info("Mail gateway listening on %s:%s (messages up to %d bytes)", host, bound, limit)
     if started is not None:
@@ -293,9 +284,8 @@ async def serve(
         log.info("Mail gateway stopping")
         server.close()
         beating.cancel()
-        if handles_signals:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
         try:
             await asyncio.wait_for(handler.idle.wait(), STOP_GRACE_SECONDS)
         except TimeoutError:
