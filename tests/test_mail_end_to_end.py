@@ -159,3 +159,38 @@ def test_no_message_accepted_is_lost_when_the_worker_is_killed_mid_job(
 def _worker_seen(app: Flask) -> bool:
     with session_scope(app) as session:
         return session.get(Heartbeat, "worker") is not None
+
+
+def test_a_held_message_released_is_routed_without_the_cap(
+    queue_app, runner, gateway, worker, mail_org
+) -> None:
+    # The sender opened as many records as the cap allows (20 within 120 minutes) lately.
+    with session_scope(queue_app) as session:
+        for n in range(queue_app.config["MAIL_SENDER_CAP"]):
+            session.add(
+                InboundMessage(
+                    organization_id=mail_org.org_id,
+                    source="smtp",
+                    raw=b"",
+                    sender=SENDER,
+                    status=InboundStatus.DONE,
+                    outcome="created",
+                    message_id=f"<earlier-{n}@customer.test>",
+                )
+            )
+    running = gateway(queue_app)
+    worker()
+    inbound_id = send(running.port, message(subject="One more"))
+    wait_for(
+        lambda: inbound(queue_app, inbound_id).status == InboundStatus.HELD,
+        "the message to be held",
+        ROUTED_WITHIN,
+    )
+    assert leads(queue_app) == []
+
+    result = runner.invoke(args=["mail", "held", "--release", f"in:{inbound_id}"])
+    assert result.output.strip() == f"Released: in:{inbound_id}.", result.output
+    wait_for(lambda: done(queue_app, inbound_id), "the released message routed", ROUTED_WITHIN)
+    row = inbound(queue_app, inbound_id)
+    (lead,) = leads(queue_app)
+    assert (row.outcome, row.record_id, lead.title) == ("created", lead.id, "One more")
