@@ -36,13 +36,24 @@ def command_modules() -> tuple[CommandModule, ...]:
         aliases,
         audit,
         jobs,
+        mail_gateway,
         mail_out,
         mailboxes,
         people,
         transfer,
     )
 
-    return (people, audit, jobs, admin_link, transfer, mail_out, aliases, mailboxes)
+    return (
+        people,
+        audit,
+        jobs,
+        admin_link,
+        transfer,
+        mail_out,
+        mail_gateway,
+        aliases,
+        mailboxes,
+    )
 
 
 def init_app(app: Flask) -> None:

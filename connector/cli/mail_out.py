@@ -72,14 +72,14 @@ def register(app: Flask, groups: Groups) -> None:
         "--folder",
         type=click.Path(file_okay=False, path_type=Path),
         help="Where each message is written, as <time>-<n>.eml "
-        "[default: mail-sink in the instance folder].",
+        "[default: outbox in the instance folder].",
     )
     def mail_sink_command(host: str, port: int, folder: Path | None) -> None:
         """Run a local SMTP server that keeps every message it is sent as a file, and prints a
         line for each (for development: CONNECTOR_SMTP_URL=smtp://127.0.0.1:2526)."""
         from connector.providers.mail.sink import start_sink
 
-        folder = folder or Path(app.instance_path) / "mail-sink"
+        folder = folder or Path(app.instance_path) / "outbox"
         try:
             sink = start_sink(folder, host, port, lambda line: click.echo(line))
         except OSError as exc:

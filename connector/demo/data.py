@@ -1,8 +1,9 @@
 """The demo organization: realistic, deterministic records to try the add-ins on.
 
 `load_demo` is idempotent: when the organization exists it writes nothing (but
-the demo key, should its hash be missing) and answers with the same key, which
-is derived from the secret key rather than stored.
+the demo key, should its hash be missing, and the demo mail domain and aliases,
+should they be missing) and answers with the same key, which is derived from
+the secret key rather than stored.
 
 The records come from a `random.Random(42)` and the word lists beside this
 module, so two loads give the same records (dates are relative to today). Rows
@@ -28,6 +29,8 @@ from sqlalchemy.orm import Session
 from connector.activities.html_text import text_to_html
 from connector.activities.models import Activity, ActivityKind, ActivityLink
 from connector.email_templates.models import EmailTemplate
+from connector.mail.aliases import alias_for_address, create_alias
+from connector.mail.models import Creates
 from connector.orgs.models import ApiKey, Organization, Role, User
 from connector.orgs.service import create_user, derived_key, hash_key, store_key
 from connector.orm import Base, utcnow
@@ -50,6 +53,10 @@ ORG_NAME = "Demo Company"
 USER_EMAIL = "demo@connector.example"
 USER_NAME = "Dana Demo"
 KEY_LABEL = "demo"
+# The demo organization's mail domain (.test is reserved: it is nobody's real domain) and
+# its team addresses, which `./dev start`'s mail gateway receives for.
+MAIL_DOMAIN = "demo.connector.test"
+ALIASES = ((f"sales@{MAIL_DOMAIN}", Creates.LEAD), (f"support@{MAIL_DOMAIN}", Creates.TICKET))
 SEED = 42
 BATCH = 2000
 # Logged emails: 1-3 for each of the first contacts, then sparser, and never more than this.
@@ -278,6 +285,7 @@ def load_demo(
         known = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key)))
         if user is not None and known is None:
             store_key(session, user, key, KEY_LABEL)
+        _mail(session, org, user)
         return DemoResult(ORG_NAME, USER_EMAIL, key, created=False)
 
     org = Organization(name=ORG_NAME)
@@ -286,7 +294,27 @@ def load_demo(
     user = create_user(session, org, USER_EMAIL, USER_NAME, Role.ADMIN)
     store_key(session, user, key, KEY_LABEL)
     _Generator(session, org.id, user.id).run(max(contacts, 0), max(companies, 0))
+    _mail(session, org, user)
     return DemoResult(ORG_NAME, USER_EMAIL, key, created=True)
+
+
+def _mail(session: Session, org: Organization, owner: User | None) -> None:
+    """The demo mail domain and its aliases (sales@ opens leads, support@ tickets, both
+    acknowledging), each unless there already. An organization that was given another
+    mail domain keeps it, without demo aliases."""
+    if org.mail_domain is None:
+        holder = session.scalar(select(Organization).where(Organization.mail_domain == MAIL_DOMAIN))
+        if holder is not None:
+            return
+        org.mail_domain = MAIL_DOMAIN
+        session.flush()
+    if org.mail_domain != MAIL_DOMAIN:
+        return
+    for address, creates in ALIASES:
+        if alias_for_address(session, address) is None:
+            create_alias(
+                session, org, address=address, creates=creates, owner=owner, auto_reply=True
+            )
 
 
 @functools.cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from connector.audit import service as audit
 from connector.db import session_scope
 from connector.lifecycle.purge import PurgeResult, parse_age, purge_archived
 from connector.lookup.service import invalidate_org
+from connector.mail.models import Heartbeat
 from connector.orgs.context import Ctx
 from connector.orgs.models import User
+from connector.orm import utcnow
 from connector.store import get_store
 from connector.transfer.headers import KINDS, MappingError
 from connector.transfer.importing import import_rows
@@ -130,5 +133,29 @@ def import_upload(
     return summary.counts()
 
 
+def record_heartbeat(session: Session, name: str, detail: dict[str, Any]) -> None:
+    """Say that the process `name` (the mail gateway, a worker) is alive now. Several
+    processes of one name share the row: /readyz asks whether any of them is alive."""
+    beat = session.get(Heartbeat, name)
+    if beat is None:
+        session.add(Heartbeat(name=name, seen_at=utcnow(), detail=detail))
+    else:
+        beat.seen_at = utcnow()
+        beat.detail = detail
+    session.flush()
+
+
+WORKER_HEARTBEAT = "worker"
+
+
+def worker_heartbeat(app: Flask) -> None:
+    """The worker's sign of life, every minute (a periodic function): /readyz and
+    `connector mail queue` tell whether anyone routes the mail the gateway stores."""
+    with session_scope(app) as session:
+        record_heartbeat(
+            session, WORKER_HEARTBEAT, {"host": socket.gethostname(), "pid": os.getpid()}
+        )
+
+
 JOBS: dict[str, Callable[..., Any]] = {"purge": purge, "import_upload": import_upload}
-PERIODIC: list[Callable[[Flask], None]] = []
+PERIODIC: list[Callable[[Flask], None]] = [worker_heartbeat]

@@ -97,6 +97,9 @@ class InboundMessage(OrgOwned, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[dt.datetime | None]
+    # Released by a person from HELD (`connector mail held --release`): routing does not
+    # hold it back again for its sender's cap.
+    cap_exempt: Mapped[bool] = mapped_column(default=False)
 
     # Filled by routing, for the lists people read (and the sender cap).
     sender: Mapped[str | None] = mapped_column(String(320))

@@ -587,7 +587,8 @@ def route_message(session: Session, inbound_id: int, config: RoutingConfig) -> R
     if is_auto_reply(incoming.headers):
         # An out-of-office answer that belongs to no thread would open a record about nothing.
         return _done(session, row, Routed(Outcome.LOOP))
-    if over_sender_cap(session, row, config):
+    # A message an admin released from the held ones is routed without the cap.
+    if not row.cap_exempt and over_sender_cap(session, row, config):
         return _done(session, row, Routed(Outcome.HELD))
     record, logged = create(ctx, incoming, target.alias)
     row.activity_id = logged.id if logged is not None else None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
 from connector.db import SQLITE_BUSY_SECONDS
+from connector.gateway.operations import mail_status
+from connector.orm import utcnow
 from connector.store import get_store
 
 # The longest the readiness check's own query may wait (getting a connection is bounded
@@ -24,7 +29,8 @@ def init_app(app: Flask) -> None:
     def readyz() -> ResponseReturnValue:
         """Ready when the database accepts a write; Redis only degrades the service (the
         caches fall back to the database), so it is reported, never a reason to be
-        taken out of a load balancer."""
+        taken out of a load balancer; so are the mail gateway, the worker and the mail
+        that waits for them."""
         problem = database_problem(app.extensions["connector.engine"])
         degraded: dict[str, str] = {}
         try:
@@ -32,16 +38,19 @@ def init_app(app: Flask) -> None:
         except Exception as exc:
             degraded["store"] = f"unreachable: {type(exc).__name__}"
         if problem is not None:
-            body = {
+            unready = {
                 "code": 503,
                 "status": "Service Unavailable",
                 "message": f"Not ready: the database {problem}.",
                 "errors": {"database": problem, **degraded},
             }
-            return jsonify(body), 503, {"Retry-After": "5"}
+            return jsonify(unready), 503, {"Retry-After": "5"}
+        body: dict[str, Any] = {"status": "ready"}
         if degraded:
-            return jsonify(status="ready", degraded=degraded)
-        return jsonify(status="ready")
+            body["degraded"] = degraded
+        # Reported, never a reason to be unready: the web service serves without them.
+        body["mail"] = mail_report(app.extensions["connector.engine"])
+        return jsonify(body)
 
 
 def database_problem(engine: Engine) -> str | None:
@@ -60,6 +69,18 @@ def database_problem(engine: Engine) -> str | None:
     except Exception as exc:  # any driver error means "not ready"
         return _describe(exc)
     return None
+
+
+def mail_report(engine: Engine) -> dict[str, Any]:
+    """Whether the mail gateway and the worker are alive, and the mail that waits or
+    failed; what kept them from being read, if anything did."""
+    try:
+        with Session(engine) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SET LOCAL statement_timeout = '{READY_CHECK_SECONDS}s'"))
+            return mail_status(session, utcnow())
+    except Exception as exc:  # reported in the body; readiness is the database's alone
+        return {"unknown": f"not read: {_describe(exc)}"}
 
 
 def _postgres_problem(connection: Connection) -> str | None:

@@ -112,6 +112,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cap_exempt", sa.Boolean(), nullable=False),
         sa.Column("sender", sa.String(length=320), nullable=True),
         sa.Column("subject", sa.String(length=998), nullable=False),
         sa.Column("message_id", sa.String(length=998), nullable=True),
