@@ -62,7 +62,8 @@ def leads(app: Flask) -> list[Lead]:
 
 
 def emails_on(app: Flask, record_type: RecordType, record_id: int) -> list[str]:
-    """The Message-IDs of the emails logged on a record."""
+    """The Message-IDs of the customer's emails logged on a record (sales@ acknowledges, and
+    its acknowledgment, at our own domain, is logged on the record too)."""
     with session_scope(app) as session:
         return list(
             session.scalars(
@@ -72,6 +73,7 @@ def emails_on(app: Flask, record_type: RecordType, record_id: int) -> list[str]:
                     Activity.kind == ActivityKind.EMAIL,
                     ActivityLink.record_type == record_type,
                     ActivityLink.record_id == record_id,
+                    Activity.message_id.not_like(f"%@{DOMAIN}>"),
                 )
                 .order_by(Activity.id)
             )
