@@ -287,24 +287,33 @@ def queue_app(app: Flask, tmp_path: Path) -> Flask:
 def worker(queue_app: Flask) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Start `connector worker` on the same database and queue as the test's app."""
     started: list[subprocess.Popen[bytes]] = []
-    config = queue_app.config
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
-    env.update(
-        CONNECTOR_INSTANCE_PATH=queue_app.instance_path,
-        CONNECTOR_DATABASE_URL=config["DATABASE_URL"],
-        CONNECTOR_SECRET_KEY=config["SECRET_KEY"],
-    )
-    if config["REDIS_URL"]:
-        env.update(
-            CONNECTOR_REDIS_URL=config["REDIS_URL"], CONNECTOR_REDIS_PREFIX=config["REDIS_PREFIX"]
-        )
     log = Path(queue_app.instance_path) / "worker.log"
+
+    def environment() -> dict[str, str]:
+        """Read when the worker starts: a test may set its app's mail settings first."""
+        config = queue_app.config
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+        env.update(
+            CONNECTOR_INSTANCE_PATH=queue_app.instance_path,
+            CONNECTOR_DATABASE_URL=config["DATABASE_URL"],
+            CONNECTOR_SECRET_KEY=config["SECRET_KEY"],
+        )
+        if config["REDIS_URL"]:
+            env.update(
+                CONNECTOR_REDIS_URL=config["REDIS_URL"],
+                CONNECTOR_REDIS_PREFIX=config["REDIS_PREFIX"],
+            )
+        # The mail settings a test gave its app (where acknowledgments go, the DKIM key).
+        for key in ("SMTP_URL", "SMTP_CA_FILE", "DKIM_SELECTOR", "DKIM_KEY_FILE"):
+            if config.get(key):
+                env[f"CONNECTOR_{key}"] = str(config[key])
+        return env
 
     def start() -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [str(Path(sys.executable).parent / "connector"), "worker", "--workers", "1"],
-                env=env,
+                env=environment(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
