@@ -177,6 +177,8 @@ def test_held_messages_are_listed_and_released(queue_app, client, caller, make_c
     with session_scope(app) as session:
         message = session.get(InboundMessage, held)
         assert message is not None and message.status == InboundStatus.RECEIVED
+        # A person looked at it: the sender cap does not hold it back again.
+        assert message.cap_exempt
     # Queued for routing, once: a second press finds it no longer held.
     assert jobs.pending() == before + 1
     [task] = [t for t in jobs.huey.pending() if t.name == "route_inbound"]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from connector.app import create_app
+from connector.audit.models import AuditEvent
 from connector.db import session_scope, upgrade_schema
 from connector.demo.data import MAIL_DOMAIN, load_demo
 from connector.jobs import get_jobs
@@ -422,6 +423,12 @@ def test_mail_held_lists_and_releases_without_the_cap(queue_app, runner, mail_or
     with session_scope(queue_app) as session:
         row = session.get(InboundMessage, ids["held"])
         assert (row.status, row.cap_exempt, row.outcome) == (InboundStatus.RECEIVED, True, None)
+        released = session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "inbound.released")
+        ).all()
+        assert [(e.target, e.actor.startswith("cli:")) for e in released] == [
+            (f"inbound:{ids['held']}", True)
+        ]
     assert get_jobs(queue_app).pending() == 1
     assert runner.invoke(args=["mail", "held"]).output.strip() == "No held messages."
 

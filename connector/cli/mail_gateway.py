@@ -10,7 +10,7 @@ import click
 from flask import Flask
 
 from connector.cli.groups import Groups
-from connector.cli.people import table
+from connector.cli.people import cli_actor, table
 from connector.db import session_scope
 from connector.gateway import operations as ops
 from connector.gateway.server import serve
@@ -206,7 +206,7 @@ def register(app: Flask, groups: Groups) -> None:
                     inbound, _ = ops.resolve_keys(session, release, InboundStatus.HELD, None)
                 except ops.UnknownMail as exc:
                     raise click.ClickException(f"{exc} `connector mail held` lists them.") from exc
-                inbound = ops.release_held(session, inbound)
+                inbound = ops.release_held(session, inbound, cli_actor())
             _report_queued(app, inbound, [])
             click.echo(f"Released: {', '.join(f'in:{i}' for i in inbound)}.")
             return

@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from connector.audit import service as audit
 from connector.gateway.server import HEARTBEAT_NAME, HEARTBEAT_SECONDS
 from connector.jobs import get_jobs
 from connector.jobs.tasks import WORKER_HEARTBEAT
@@ -27,6 +28,7 @@ from connector.mail.models import (
     OutboundMail,
     OutboundStatus,
 )
+from connector.orgs.models import User
 
 log = logging.getLogger(__name__)
 
@@ -279,20 +281,32 @@ def retry_outbound(session: Session, ids: Sequence[int]) -> list[int]:
     return sorted(row.id for row in rows)
 
 
-def release_held(session: Session, ids: Sequence[int]) -> list[int]:
+def release_held(
+    session: Session, ids: Sequence[int], actor: User | str, org_id: int | None = None
+) -> list[int]:
     """Held messages back to "received", marked cap_exempt: a person looked at them, so
-    routing does not hold them back again for their sender's cap."""
-    rows = session.scalars(
-        select(InboundMessage).where(
-            InboundMessage.id.in_(ids), InboundMessage.status == InboundStatus.HELD
-        )
-    ).all()
+    routing does not hold them back again for their sender's cap. Each release is in the
+    audit log; `org_id` keeps an admin to their own organization's messages."""
+    query = select(InboundMessage).where(
+        InboundMessage.id.in_(ids), InboundMessage.status == InboundStatus.HELD
+    )
+    if org_id is not None:
+        query = query.where(InboundMessage.organization_id == org_id)
+    rows = session.scalars(query).all()
     for row in rows:
         row.status = InboundStatus.RECEIVED
         row.cap_exempt = True
         row.attempts = 0
         row.error = None
         row.outcome = None
+        audit.record(
+            session,
+            org_id=row.organization_id,
+            actor=actor,
+            action="inbound.released",
+            target=f"inbound:{row.id}",
+            detail={"sender": row.sender, "subject": row.subject[:200]},
+        )
     session.flush()
     return sorted(row.id for row in rows)
 

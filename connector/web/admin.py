@@ -40,6 +40,7 @@ from connector.db import get_session
 from connector.email_templates import service as templates
 from connector.email_templates.models import EmailTemplate
 from connector.errors import ServiceError
+from connector.gateway import operations as mail_operations
 from connector.jobs import get_jobs
 from connector.jobs.tasks import REJECTS_FILE, import_folder, read_progress, write_progress
 from connector.mail import aliases as mail
@@ -506,15 +507,7 @@ def release_held(message_id: int) -> ResponseReturnValue:
             return error_page(404, "Not Found", "There is no such message in your organization.")
         if message.status != InboundStatus.HELD:
             return _done("That message is not held any more.")
-        message.status = InboundStatus.RECEIVED
-        audit.record(
-            db,
-            org_id=admin.organization_id,
-            actor=admin,
-            action="inbound.released",
-            target=f"inbound:{message.id}",
-            detail={"sender": message.sender, "subject": message.subject[:200]},
-        )
+        mail_operations.release_held(db, [message.id], admin, org_id=admin.organization_id)
         # Committed before it is queued, so that the job finds it received.
         db.commit()
         get_jobs(current_app).enqueue("route_inbound", inbound_id=message.id)
