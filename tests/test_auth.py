@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 
 import redis
@@ -68,9 +69,8 @@ def test_every_api_endpoint_needs_a_key(app, client) -> None:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.rule.endswith("openapi.json"):
             continue
-        url = rule.rule.replace("<int:", "<").replace("<record_id>", "1")
-        for name in ("activity_id", "attachment_id", "task_id", "template_id"):
-            url = url.replace(f"<{name}>", "1")
+        # Every path parameter (record_id, alias_id...) as an id that could exist.
+        url = re.sub(r"<(?:\w+:)?\w+>", "1", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = client.open(url, method=method, json={})
             assert response.status_code == 401, (method, url)

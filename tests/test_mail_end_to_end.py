@@ -119,11 +119,11 @@ def test_mail_to_sales_opens_a_lead_and_the_follow_up_lands_on_it(
     ]
 
 
+# It holds a table lock, PostgreSQL's (SQLite has no table locks to hold the job with).
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_no_message_accepted_is_lost_when_the_worker_is_killed_mid_job(
     backend, queue_app, gateway, worker, mail_org
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("holds a table lock: PostgreSQL's")
     running = gateway(queue_app)
     killed = worker()
     wait_for(lambda: _worker_seen(queue_app), "the worker to start")
