@@ -171,6 +171,7 @@ def test_the_api_lets_admins_manage_aliases(app, runner, caller, make_caller) ->
         ({"address": "sales@acme.test", "creates": "lead"}, 409),
         ({"address": "x@elsewhere.test", "creates": "lead"}, 400),
         ({"address": "not an address", "creates": "lead"}, 400),
+        ({"address": "vertrieb-ä@acme.test", "creates": "lead"}, 400),
         ({"address": "y@acme.test", "creates": "opportunity"}, 400),
         ({"address": "y@acme.test", "creates": "lead", "owner_id": 999_999}, 400),
         ({"address": "y@acme.test", "creates": "lead", "auto_reply_template_id": 999_999}, 400),

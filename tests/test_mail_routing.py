@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -19,7 +20,7 @@ from connector.jobs import get_jobs, inbound
 from connector.jobs.engine import RETRIES
 from connector.jobs.inbound import MAX_ATTEMPTS, requeue_stuck, route_inbound, routing_config
 from connector.mail import aliases
-from connector.mail.models import InboundMessage, InboundStatus
+from connector.mail.models import InboundMessage, InboundStatus, OutboundMail
 from connector.mail.reply_addresses import reply_address
 from connector.mail.routing import route_message
 from connector.orgs import service as orgs
@@ -345,7 +346,20 @@ def test_a_bounce_opens_nothing_and_marks_the_address(app, org) -> None:
         assert sample is not None and sample.failed
         original = sample.failed[0]
     raw = raw.replace(original.encode(), failed.encode())
+    # Anyone can send a "failure notice" naming any address: about an address we sent
+    # nothing to, it opens nothing and marks nothing.
+    forged = route(app, org, raw, recipients=["sales@acme.test"], envelope_from="")
+    assert forged.outcome == "bounce"
+    with session_scope(app) as session:
+        email = session.scalar(sa.select(ContactEmail).where(ContactEmail.email == failed))
+        assert email.bounced_at is None
+    # support@ acknowledges bea: mail of ours went to her; a bounce about her now counts.
+    route(app, org, message("Broken chair", to="support@acme.test"))
+    assert count(app, OutboundMail) == 1
     leads_before, activities_before = count(app, Lead), count(app, Activity)
+    raw = raw.replace(b"Message-Id: <", b"Message-Id: <again.", 1).replace(
+        b"Message-ID: <", b"Message-ID: <again.", 1
+    )
     bounced = route(app, org, raw, recipients=["sales@acme.test"], envelope_from="")
     assert bounced.outcome == "bounce" and bounced.status == InboundStatus.DONE
     assert count(app, Lead) == leads_before and count(app, Activity) == activities_before
@@ -357,6 +371,22 @@ def test_a_bounce_opens_nothing_and_marks_the_address(app, org) -> None:
     with session_scope(app) as session:
         email = session.scalar(sa.select(ContactEmail).where(ContactEmail.email == failed))
         assert email.bounced_at is None
+
+
+def test_an_acknowledgment_that_cannot_be_made_costs_only_the_acknowledgment(
+    app, org, caplog
+) -> None:
+    """A sender whose address our mail cannot carry (RFC 6532: UTF-8 in the local part)
+    still gets the ticket; only the acknowledgment is left out."""
+    mail = message("Bestellung", sender="Jörg <jörg@bücher.example>", to="support@acme.test")
+    raw = mail.as_bytes(policy=policy.SMTPUTF8)
+    routed = route(
+        app, org, raw, recipients=["support@acme.test"], envelope_from="jörg@bücher.example"
+    )
+    assert (routed.status, routed.outcome) == (InboundStatus.DONE, "created")
+    assert routed.record_type == RecordType.TICKET
+    assert count(app, OutboundMail) == 0
+    assert "No acknowledgment for inbound message" in caplog.text
 
 
 def test_auto_replies_and_our_own_mail_open_nothing(app, org) -> None:

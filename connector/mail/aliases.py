@@ -69,6 +69,13 @@ def create_alias(
             f"{clean} is not at {org.mail_domain}, the organization's mail domain.",
             {"address": [f"not at {org.mail_domain}"]},
         )
+    if not clean.isascii():
+        # What we send from it would need SMTPUTF8 at every server on the way, and many
+        # refuse it: a team address is plain ASCII.
+        raise InvalidInput(
+            f"{clean} has letters beyond ASCII: a team address must be plain ASCII.",
+            {"address": ["not ASCII"]},
+        )
     if "+" in clean.partition("@")[0]:
         raise InvalidInput(
             "An alias has no '+' in it: those addresses are the records' reply addresses.",

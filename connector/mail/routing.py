@@ -11,6 +11,7 @@ so a worker killed mid-way leaves the row `received`, to be routed again from th
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -56,6 +57,8 @@ from connector.records.models import (
 )
 from connector.records.refs import RecordRef
 from connector.store import SharedStore
+
+log = logging.getLogger(__name__)
 
 
 class Outcome:
@@ -209,14 +212,37 @@ def find_target(session: Session, incoming: Incoming, secret_key: str) -> Target
 # Bounces and loops --------------------------------------------------------------------------
 
 
+# A bounce is believed only about an address we sent to lately: anyone can send a
+# "failure notice" naming any address, and a contact marked bouncing is one the team stops
+# writing to.
+BOUNCE_LOOKBACK = dt.timedelta(days=30)
+BOUNCE_LOOKBACK_ROWS = 5000
+
+
+def addresses_we_sent_to(session: Session, org_id: int, candidates: set[str]) -> set[str]:
+    """Those of `candidates` that mail of ours went to within BOUNCE_LOOKBACK."""
+    recent = session.scalars(
+        select(OutboundMail.to_addresses)
+        .where(
+            OutboundMail.organization_id == org_id,
+            OutboundMail.created_at >= utcnow() - BOUNCE_LOOKBACK,
+        )
+        .order_by(OutboundMail.id.desc())
+        .limit(BOUNCE_LOOKBACK_ROWS)
+    )
+    sent = {address.lower() for addresses in recent for address in addresses}
+    return candidates & sent
+
+
 def mark_bounced(session: Session, org_id: int, bounce: Bounce) -> list[str]:
-    """Mark each failed address that is one of the organization's contacts' (mail we sent)
-    as bouncing; the addresses marked."""
-    if not bounce.failed:
+    """Mark each failed address that is one of the organization's contacts' and that mail of
+    ours went to as bouncing; the addresses marked."""
+    failed = addresses_we_sent_to(session, org_id, {a.lower() for a in bounce.failed})
+    if not failed:
         return []
     emails = session.scalars(
         select(ContactEmail).where(
-            ContactEmail.organization_id == org_id, ContactEmail.email.in_(bounce.failed)
+            ContactEmail.organization_id == org_id, ContactEmail.email.in_(failed)
         )
     )
     marked = []
@@ -335,7 +361,7 @@ def _logged_on(ctx: Ctx, message_id: str) -> list[RecordRef]:
         )
     )
     links = activity.links if activity is not None else []
-    return [RecordRef(link.record_type, link.record_id) for link in links]
+    return [RecordRef(RecordType(link.record_type), link.record_id) for link in links]
 
 
 def thread_by_own_id(ctx: Ctx, incoming: Incoming) -> RecordRef | None:
@@ -535,14 +561,21 @@ def acknowledge(
         bounce=False,
     ):
         return None
-    return queue_acknowledgment(
-        ctx,
-        alias=alias,
-        inbound=incoming.row,
-        email=incoming.email,
-        record=record,
-        secret_key=config.secret_key,
-    )
+    try:
+        # A savepoint: an acknowledgment that cannot be made (an address our mail cannot
+        # carry, a template that fails) costs the acknowledgment, never the record.
+        with ctx.session.begin_nested():
+            return queue_acknowledgment(
+                ctx,
+                alias=alias,
+                inbound=incoming.row,
+                email=incoming.email,
+                record=record,
+                secret_key=config.secret_key,
+            )
+    except (ValueError, LookupError) as error:  # UnicodeError is a ValueError
+        log.warning("No acknowledgment for inbound message %s: %s", incoming.row.id, error)
+        return None
 
 
 # The pipeline -----------------------------------------------------------------------------------
