@@ -19,6 +19,10 @@ class StoreUnavailable(Exception):
 
 
 class SharedStore(Protocol):
+    # True when every process of the service sees the same values (Redis); the in-process
+    # store is one process's own.
+    shared: bool
+
     def get(self, key: str) -> bytes | None: ...
 
     def set(self, key: str, value: bytes, expires_in: float | None = None) -> None: ...
@@ -33,6 +37,8 @@ class SharedStore(Protocol):
 
 class MemoryStore:
     """A dict with expiry, for a single process (development, tests, one worker)."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes | int, float | None]] = {}
@@ -87,6 +93,8 @@ class RedisStore:
     timeout again: a hung Redis then costs a request its 2 s once in a while, not on
     every call (the callers fall back to the database, or answer 503 for sign-in state).
     """
+
+    shared = True
 
     def __init__(self, url: str, prefix: str = "connector:") -> None:
         import redis

@@ -20,6 +20,7 @@ from flask import Flask
 from connector.activities.models import Activity, ActivityKind, ActivityLink
 from connector.db import session_scope
 from connector.mail.models import Heartbeat, InboundMessage, InboundStatus
+from connector.orgs import service as orgs
 from connector.records.models import Contact, ContactEmail, Lead, RecordType
 from tests import gateway_fixtures
 from tests.gateway_fixtures import DOMAIN, message, smtp, wait_for
@@ -80,11 +81,24 @@ def emails_on(app: Flask, record_type: RecordType, record_id: int) -> list[str]:
         )
 
 
+def sender_card(app: Flask, client, user_email: str) -> dict:
+    """The lookup the add-ins make for the sender, as the team's user."""
+    with session_scope(app) as session:
+        key = orgs.issue_key(session, orgs.find_user(session, user_email), "test")
+    answer = client.get(
+        f"/api/v1/lookup?email={SENDER}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()["results"][0]
+
+
 def test_mail_to_sales_opens_a_lead_and_the_follow_up_lands_on_it(
-    queue_app, gateway, worker, mail_org
+    queue_app, client, gateway, worker, mail_org
 ) -> None:
     running = gateway(queue_app)
     worker()
+    # Looked up (and so cached by the web server) before the mail comes: a stranger.
+    assert sender_card(queue_app, client, mail_org.user_email)["contact"] is None
     first = message(subject="Quote for 50 seats")
     first_id = send(running.port, first)
     wait_for(lambda: done(queue_app, first_id), "the worker to route the message", ROUTED_WITHIN)
@@ -100,6 +114,14 @@ def test_mail_to_sales_opens_a_lead_and_the_follow_up_lands_on_it(
         )
         assert contact is not None and lead.contact_id == contact.id
     assert emails_on(queue_app, RecordType.LEAD, lead.id) == [first["Message-ID"]]
+    # On the sender's card at once: the worker's write moved the cached lookup's generation
+    # where the web server reads it (Redis, or the database when there is none).
+    card = sender_card(queue_app, client, mail_org.user_email)
+    assert card["contact"]["id"] == contact.id
+    assert [found["id"] for found in card["leads"]] == [lead.id]
+    assert [(m["subject"], m["outcome"]) for m in card["inbound"]] == [
+        ("Quote for 50 seats", "created")
+    ]
 
     # The customer's answer names their first message: the same lead, no new one.
     follow_up = message(

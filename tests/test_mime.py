@@ -458,3 +458,16 @@ def test_broken_markup_costs_linear_time(piece: str) -> None:
     sanitize_html(markup)
     html_to_text(markup)
     assert time.perf_counter() - started < 5
+
+
+def test_an_encoded_word_never_becomes_the_senders_address() -> None:
+    """RFC 2047: an encoded word is text. One that decodes to a line break and another
+    header must not make its address the sender (it would open records for, and answer, an
+    address the mail never came from)."""
+    raw = (
+        b"From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40x.example?= <crlf@evil2.example>\r\n"
+        b"To: support@acme.test\r\nSubject: hi\r\n\r\nbody\r\n"
+    )
+    email = parse_raw_message(raw)
+    assert email.from_email == "crlf@evil2.example"
+    assert "\n" not in email.from_name and "\r" not in email.from_header

@@ -309,8 +309,26 @@ def _first_address(message: Message, name: str) -> tuple[str, str] | None:
     when the header has none, or the parser could not read it."""
     for header in _headers(message, name)[:1]:
         for address in getattr(header, "addresses", None) or ():
-            return address.display_name or "", address.addr_spec or ""
+            found = address.display_name or "", address.addr_spec or ""
+            return _encoded_words_name_no_one(message, name, found)
+        return _encoded_words_name_no_one(message, name, ("", ""))
     return None
+
+
+def _encoded_words_name_no_one(
+    message: Message, name: str, found: tuple[str, str]
+) -> tuple[str, str]:
+    """An encoded word is text, never an address (RFC 2047, section 5), but Python's parser
+    reads the address headers after decoding them: a display name that decodes to
+    "Evil\r\nBcc: victim@x" would name victim@x as the sender. The address is read from
+    the header as written, encoded words left whole, when the two differ."""
+    raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+    if "=?" not in raw:
+        return found
+    written_name, written = parseaddr(" ".join(str(raw).split()))
+    if written and "@" in written and written.lower() != found[1].lower():
+        return " ".join((found[0] or _written(written_name)).split()), written
+    return found
 
 
 def _as_written(message: Message, name: str) -> str:

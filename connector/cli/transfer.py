@@ -250,6 +250,6 @@ def _invalidate_lookups(app: Flask, org_id: int) -> None:
     from connector.lookup.service import invalidate_org
 
     try:
-        invalidate_org(get_store(app), org_id)
+        invalidate_org(get_store(app), org_id, app.extensions["connector.engine"])
     except StoreUnavailable as exc:
         click.echo(f"Warning: cached lookups not invalidated ({exc}).", err=True)

@@ -128,7 +128,7 @@ def import_upload(
             target=kind,
             detail={"file": file_name, **summary.counts()},
         )
-    invalidate_org(get_store(app), user.organization_id)
+    invalidate_org(get_store(app), user.organization_id, app.extensions["connector.engine"])
     write_progress(folder, {**state, "done": True, "summary": summary.line(), **summary.counts()})
     return summary.counts()
 

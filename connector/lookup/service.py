@@ -8,7 +8,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, and_, event, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Engine,
+    Select,
+    String,
+    and_,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connector.activities.service import recent_activities
@@ -18,6 +31,7 @@ from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
 from connector.mail.models import InboundMessage
 from connector.orgs.context import Ctx
+from connector.orgs.models import Organization
 from connector.records.history import history_of
 from connector.records.models import (
     CLOSED_LEAD_STAGES,
@@ -66,11 +80,38 @@ def _answer_key(org_id: int, generation: bytes | None, address: str) -> str:
     return f"lookup:{org_id}:{(generation or b'0').decode()}:{digest}"
 
 
-def invalidate_org(store: SharedStore, org_id: int) -> None:
-    store.incr(_generation_key(org_id))
+def _bump(org_id: int) -> Any:
+    return (
+        update(Organization)
+        .where(Organization.id == org_id)
+        .values(lookup_generation=Organization.lookup_generation + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def track_writes(factory: sessionmaker[Session], store: SharedStore) -> None:
+def invalidate_org(store: SharedStore, org_id: int, engine: Engine) -> None:
+    """Move the organization's generation on, where every process looks: in Redis, or
+    without it in the database (the worker and the mail gateway write records too, and
+    the web server's in-process store is its own). For writes made outside the ORM (bulk
+    imports); track_writes does it for every commit."""
+    if store.shared:
+        store.incr(_generation_key(org_id))
+        return
+    with engine.begin() as connection:
+        connection.execute(_bump(org_id))
+
+
+def current_generation(ctx: Ctx) -> bytes | None:
+    """The organization's generation, from where invalidate_org moves it."""
+    if ctx.store.shared:
+        return ctx.store.get(_generation_key(ctx.org_id))
+    generation = ctx.session.scalar(
+        select(Organization.lookup_generation).where(Organization.id == ctx.org_id)
+    )
+    return str(generation or 0).encode()
+
+
+def track_writes(factory: sessionmaker[Session], store: SharedStore, engine: Engine) -> None:
     """Invalidate an organization's cached lookups whenever a commit changed its records."""
 
     @event.listens_for(factory, "after_flush")
@@ -83,12 +124,24 @@ def track_writes(factory: sessionmaker[Session], store: SharedStore) -> None:
             if org_id is not None:
                 touched.add(org_id)
 
+    if not store.shared:
+
+        @event.listens_for(factory, "before_commit")
+        def _bump_in_the_transaction(session: Session) -> None:
+            # Without Redis the generation is a column of the organization, moved in the
+            # same transaction as the write (which holds the database's write lock already,
+            # where a second connection would wait on it): readers in any process see the
+            # new data and the new generation together.
+            session.flush()
+            for org_id in sorted(session.info.pop("touched_orgs", set())):
+                session.execute(_bump(org_id))
+
     @event.listens_for(factory, "after_commit")
     def _invalidate(session: Session) -> None:
         for org_id in session.info.pop("touched_orgs", set()):
             try:
-                invalidate_org(store, org_id)
-            except StoreUnavailable as exc:
+                invalidate_org(store, org_id, engine)
+            except (StoreUnavailable, SQLAlchemyError) as exc:
                 # The write is committed; the cache is optional. Answers cached before it
                 # expire within LOOKUP_CACHE_SECONDS, which bounds how stale one can be.
                 log.warning("Lookup cache of organization %s not invalidated: %s", org_id, exc)
@@ -328,7 +381,7 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         )
     answers: list[dict[str, Any]] = []
     try:
-        generation = ctx.store.get(_generation_key(ctx.org_id))
+        generation = current_generation(ctx)
         for address in cleaned:
             key = _answer_key(ctx.org_id, generation, address)
             cached = ctx.store.get(key)

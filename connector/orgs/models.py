@@ -26,6 +26,10 @@ class Organization(Timestamped, Base):
     # The domain its team addresses (sales@, support@) and reply addresses are at; mail to
     # any other address of it is refused by the gateway. One organization per domain.
     mail_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
+    # Bumped by every committed write to the organization when there is no Redis: the
+    # generation of its cached lookups that every process (web, worker, mail gateway)
+    # reads and moves, where an in-process counter would be one process's own.
+    lookup_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class SignInDomain(Timestamped, Base):

@@ -101,7 +101,9 @@ def init_app(app: Flask) -> None:
         attachment_cap_bytes=app.config["ATTACHMENT_CAP_BYTES"],
         lookup_cache_seconds=app.config["LOOKUP_CACHE_SECONDS"],
     )
-    track_writes(app.extensions["connector.sessionmaker"], get_store(app))
+    track_writes(
+        app.extensions["connector.sessionmaker"], get_store(app), app.extensions["connector.engine"]
+    )
     app.register_error_handler(ServiceError, _service_error)
     # Outages are a 503 with Retry-After, in the one error shape, never a 500.
     app.register_error_handler(DBAPIError, _database_error)

@@ -30,6 +30,9 @@ def _org_column(table: str) -> sa.Column[int]:
 def upgrade() -> None:
     with op.batch_alter_table("organizations") as batch:
         batch.add_column(sa.Column("mail_domain", sa.String(length=253), nullable=True))
+        batch.add_column(
+            sa.Column("lookup_generation", sa.Integer(), nullable=False, server_default="0")
+        )
         batch.create_unique_constraint("uq_organizations_mail_domain", ["mail_domain"])
     with op.batch_alter_table("contact_emails") as batch:
         batch.add_column(sa.Column("bounced_at", sa.DateTime(timezone=True), nullable=True))
@@ -207,4 +210,5 @@ def downgrade() -> None:
         batch.drop_column("bounced_at")
     with op.batch_alter_table("organizations") as batch:
         batch.drop_constraint("uq_organizations_mail_domain", type_="unique")
+        batch.drop_column("lookup_generation")
         batch.drop_column("mail_domain")
