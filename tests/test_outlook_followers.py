@@ -87,22 +87,27 @@ def test_followers_of_a_lead_follow_and_unfollow(open_pane, caller, make_caller)
     contact = create_contact(caller)
     lead = create_lead(caller, title="50 seats", contact_id=contact["id"], owner_id=bob.user_id)
     page = open_pane()
+    # The person's card: Hank's contact, which Ann owns (and so follows).
+    page.get_by_role("region", name="Followers").get_by_text(
+        "ann@acme.test · owner · you"
+    ).wait_for()
     open_lead(page, "50 seats")
     followers = page.get_by_role("region", name="Followers")
     followers.get_by_text("bob@acme.test · owner").wait_for()
     assert len(followers_shown(page)) == 1
 
-    followers.get_by_role("button", name="Follow this record").click()
+    followers.get_by_role("button", name="Follow this record", exact=True).click()
     followers.get_by_text("ann@acme.test · you").wait_for()
+    assert "null" not in followers.inner_text()
     api = caller.get(f"/api/v1/leads/{lead['id']}/followers").json["results"]
     assert [(f["email"], f["is_owner"], f["is_me"]) for f in api] == [
         ("bob@acme.test", True, False),
         ("ann@acme.test", False, True),
     ]
-    assert followers.get_by_role("button", name="Follow this record").count() == 0
+    assert followers.get_by_role("button", name="Follow this record", exact=True).count() == 0
 
     followers.get_by_role("button", name="Unfollow this record").click()
-    followers.get_by_role("button", name="Follow this record").wait_for()
+    followers.get_by_role("button", name="Follow this record", exact=True).wait_for()
     assert followers.get_by_text("ann@acme.test · you").count() == 0
 
     # Beside someone else: Unfollow takes them off (the owner too; they stay off).
@@ -137,6 +142,8 @@ def test_write_preview_send_then_the_message_and_its_failure(
     assert f"50 seats [#L-{lead['id']}]" in shown
     assert "the quote is attached to this lead." in shown
     assert outbound_rows(app) == []  # a preview writes nothing
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "outlook-message-preview.png"), full_page=True)
 
     preview.get_by_role("button", name="Send").click()
     messages = page.get_by_role("region", name="Messages")

@@ -97,14 +97,17 @@
   }
 
   /* One message sent from a record, as its line says it: subject, then
-   * "failed · to bob@x · 30 Nov · Ana: the error" (a failure says why, it is never hidden). */
+   * "failed · to bob@x · 2026-11-30 · Ana", and a failure's error (it says why, it is never
+   * hidden). */
   function messageLine(message) {
     const to = (message.to || []).join(", ");
     const parts = [message.status, to ? "to " + to : "", String(message.created_at || "").slice(0, 10)];
     if (message.author && message.author.name) parts.push(message.author.name);
-    const line = parts.filter(Boolean).join(" · ");
-    const error = message.status === "failed" && message.error ? ": " + message.error : "";
-    return { subject: message.subject || "(no subject)", sub: line + error, failed: message.status === "failed" };
+    const failed = message.status === "failed";
+    return {
+      subject: message.subject || "(no subject)", sub: parts.filter(Boolean).join(" · "),
+      error: failed ? message.error || "" : "", failed: failed,
+    };
   }
 
   /* A follower's line: "Ana Lima" and "ana@acme.test · owner · you". */

@@ -1015,7 +1015,7 @@
    * API; `redraw()` asks again (after a change) and draws it in place. */
   function liveSection(label, initial, path, render) {
     const section = h("section", { "aria-label": label });
-    const draw = function (items) { section.replaceChildren(...render(items, redraw)); };
+    const draw = function (items) { section.replaceChildren(...render(items, redraw).filter(Boolean)); };
     const redraw = async function () {
       const answer = await api("GET", path);
       draw(answer.results || []);
@@ -1035,7 +1035,10 @@
 
   function followersSection(ref, initial) {
     const path = recordPath(ref) + "/followers";
-    return liveSection("Followers", initial, path, function (followers, redraw) {
+    // A card shows an owner who has no row yet with a null id (cards never write); the
+    // followers' own list gives them one, which Unfollow needs.
+    const complete = Array.isArray(initial) && initial.every(function (f) { return f.id != null; });
+    return liveSection("Followers", complete ? initial : null, path, function (followers, redraw) {
       const change = function (button, work) {
         const run = function () { return work().then(redraw); };
         busy(button, run().catch(function (e) { reportError(e, run); }));
@@ -1076,7 +1079,8 @@
         const line = Display.messageLine(message);
         return h("li", { class: line.failed ? "message failed" : "message " + message.status },
           line.failed ? h("span", { class: "bounce-label", text: "Failed" }) : null, line.subject,
-          h("span", { class: "sub" + (line.failed ? " late" : ""), text: line.sub }));
+          h("span", { class: "sub" + (line.failed ? " late" : ""), text: line.sub }),
+          line.error ? h("span", { class: "sub late message-error", text: line.error }) : null);
       }))];
     });
   }

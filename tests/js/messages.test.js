@@ -22,8 +22,8 @@ test("a failed message says so, with its error", () => {
     created_at: "2026-11-30T10:00:00Z", author: { id: 1, name: "Ana" },
   });
   assert.deepEqual(line, {
-    subject: "Quote", failed: true,
-    sub: "failed · to hank@globex.test · 2026-11-30 · Ana: 550 no such user",
+    subject: "Quote", failed: true, error: "550 no such user",
+    sub: "failed · to hank@globex.test · 2026-11-30 · Ana",
   });
   assert.equal(messageLine({ subject: "", to: [], status: "queued", created_at: "2026-11-30" }).sub,
     "queued · 2026-11-30");
