@@ -4,7 +4,14 @@ from connector.accounts.models import LinkedAccount, Provider
 from connector.activities.models import Activity, ActivityKind, ActivityLink, Attachment
 from connector.audit.models import AuditEvent
 from connector.email_templates.models import EmailTemplate
-from connector.mail.models import Alias, Heartbeat, InboundMessage, Mailbox, OutboundMail
+from connector.mail.models import (
+    Alias,
+    Follower,
+    Heartbeat,
+    InboundMessage,
+    Mailbox,
+    OutboundMail,
+)
 from connector.orgs.models import ApiKey, Organization, Role, User
 from connector.orm import Base
 from connector.records.models import (
@@ -24,6 +31,7 @@ from connector.records.models import (
 
 __all__ = [
     "Alias",
+    "Follower",
     "Heartbeat",
     "InboundMessage",
     "Mailbox",

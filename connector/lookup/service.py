@@ -29,6 +29,8 @@ from connector.addresses import display_name, domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
+from connector.mail.following import card_followers
+from connector.mail.messages import list_messages
 from connector.mail.models import InboundMessage
 from connector.orgs.context import Ctx
 from connector.orgs.models import Organization
@@ -62,6 +64,8 @@ OPEN_ITEMS_LIMIT = 20
 CARD_HISTORY_LIMIT = 20
 # The latest messages that came in through team addresses, on a person's card.
 CARD_INBOUND_LIMIT = 5
+# The latest messages written from the record (a failed one among them shows as failed).
+CARD_MESSAGES_LIMIT = 5
 
 # Cache ------------------------------------------------------------------------
 # Every cached answer's key holds its organization's generation number. Any
@@ -200,6 +204,12 @@ def _open_tasks(ctx: Ctx, refs: Sequence[RecordRef]) -> list[Task]:
     return list(ctx.session.scalars(query))
 
 
+def _followers(ctx: Ctx, ref: RecordRef, owner_id: int | None) -> list[dict[str, Any]]:
+    """Without writing (cards are read on paths that never commit): an owner without a row
+    yet shows as following, with a null id (connector.mail.following.card_followers)."""
+    return card_followers(ctx.session, ctx.org_id, ref, owner_id, ctx.user.id)
+
+
 def _history(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
     return [vm.history_entry(change) for change in history_of(ctx, ref, CARD_HISTORY_LIMIT)]
 
@@ -250,6 +260,13 @@ def inbound_of(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+def _messages(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
+    return [
+        vm.message_summary(row, author)
+        for row, author in list_messages(ctx, ref, CARD_MESSAGES_LIMIT)
+    ]
+
+
 def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
     leads = _open_leads(ctx, Lead.contact_id == contact.id)
     tickets = _open_tickets(ctx, Ticket.contact_id == contact.id)
@@ -265,8 +282,10 @@ def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, refs[0])],
         "history": _history(ctx, refs[0]),
+        "messages": _messages(ctx, refs[0]),
         "inbound": inbound_of(ctx, [e.email for e in contact.emails]),
         "bouncing": vm.bouncing_addresses(list(contact.emails)),
+        "followers": _followers(ctx, refs[0], contact.owner_id),
         "duplicates": [
             {"id": d.id, "name": d.name, "emails": [e.email for e in d.emails]}
             for d in possible_duplicates(ctx, contact)
@@ -288,6 +307,8 @@ def company_card(ctx: Ctx, company: Company) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
+        "followers": _followers(ctx, ref, company.owner_id),
+        "messages": _messages(ctx, ref),
     }
 
 
@@ -307,6 +328,8 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
+        "followers": _followers(ctx, ref, record.owner_id),
+        "messages": _messages(ctx, ref),
     }
 
 
@@ -343,6 +366,8 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
                 "tasks": [],
                 "activities": [],
                 "history": [],
+                "followers": [],
+                "messages": [],
             }
         )
         proposal = None if archived else propose_contact(ctx, address)
@@ -401,6 +426,9 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         proposal, name = answer.get("proposal"), names.get(answer["email"])
         if proposal and name:
             answer["proposal"] = {**proposal, "name": name}
+        # An answer is cached for the whole organization: which follower is the caller
+        # is the caller's own.
+        answer["followers"] = vm.followers_seen_by(answer.get("followers", []), ctx.user.id)
     return answers
 
 

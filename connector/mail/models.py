@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     ForeignKey,
     Index,
     LargeBinary,
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.orgs.models import Organization, User
 from connector.orm import Base, Timestamped, utcnow
-from connector.records.models import OrgOwned, RecordType
+from connector.records.models import Contact, OrgOwned, RecordType
 
 
 class Creates(enum.StrEnum):
@@ -150,7 +151,13 @@ class OutboundMail(OrgOwned, Base):
     __table_args__ = (Index("ix_outbound_mails_status", "status", "created_at"),)
 
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    kind: Mapped[str] = mapped_column(String(20))  # "acknowledgment"
+    kind: Mapped[str] = mapped_column(String(20))  # "acknowledgment", "message", "relay"
+    # Who wrote it ("message"); None for what the connector sends by itself.
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Where it is logged on the record (a message from the record, an acknowledgment).
+    activity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("activities.id", ondelete="SET NULL")
+    )
     record_type: Mapped[RecordType | None] = mapped_column(String(20))
     record_id: Mapped[int | None]
     inbound_id: Mapped[int | None] = mapped_column(
@@ -169,6 +176,36 @@ class OutboundMail(OrgOwned, Base):
     # Until when a sending job holds the row (so that two jobs for the same row never both
     # send it); after a try it says when that try ended, for spotting lost retries.
     claimed_until: Mapped[dt.datetime | None]
+
+
+class Follower(OrgOwned, Base):
+    """Someone who follows a record (contact, company, lead, ticket): a user of the
+    organization, who gets each new inbound message on it relayed by email, or a contact
+    (a customer's colleague), who gets what the team writes from the record.
+
+    The record's owner follows it without being added (a row is made for them the first
+    time followers are read or mail is relayed); whoever writes from the record follows it.
+    Unfollowing keeps the row with `active` false, so that the owner, once they have
+    unfollowed, is not made a follower again behind their back.
+    """
+
+    __tablename__ = "followers"
+    __table_args__ = (
+        Index("ix_followers_record", "organization_id", "record_type", "record_id"),
+        UniqueConstraint("record_type", "record_id", "user_id"),
+        UniqueConstraint("record_type", "record_id", "contact_id"),
+        CheckConstraint("(user_id IS NULL) <> (contact_id IS NULL)", name="one_of_user_or_contact"),
+    )
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    record_type: Mapped[RecordType] = mapped_column(String(20))
+    record_id: Mapped[int]
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+    contact: Mapped[Contact | None] = relationship(lazy="joined")
 
 
 class Heartbeat(Base):

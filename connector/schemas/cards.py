@@ -210,6 +210,47 @@ class BouncingOut(Schema):
     reason = fields.String()
 
 
+FOLLOWER_KINDS = ["user", "contact"]
+
+
+class FollowerOut(Schema):
+    id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "What DELETE .../followers/{id} takes. Null only on a record's "
+            "card, for an owner who follows it without having been added yet (the "
+            "followers API always gives an id)"
+        },
+    )
+    kind = fields.String(metadata={"enum": FOLLOWER_KINDS})
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    contact_id = fields.Integer(allow_none=True)
+    is_owner = fields.Boolean(metadata={"description": "The record's owner"})
+    is_me = fields.Boolean(metadata={"description": "The caller"})
+
+
+class MessageOut(Schema):
+    """A message sent about a record: written from it, or the alias's acknowledgment."""
+
+    id = fields.Integer()
+    subject = fields.String()
+    to = fields.List(fields.String())
+    status = fields.String(metadata={"enum": ["queued", "sent", "failed"]})
+    error = fields.String(
+        allow_none=True,
+        metadata={"description": "Why it failed (or why it still waits), as the server said"},
+    )
+    created_at = fields.String(metadata={"description": "UTC, ISO 8601"})
+    sent_at = fields.String(allow_none=True)
+    author = fields.Nested(
+        NamedRefSchema,
+        allow_none=True,
+        metadata={"description": "Who wrote it; null for the connector's own (acknowledgments)"},
+    )
+
+
 class CardOut(Schema):
     """A record with what surrounds it: the contact and company, open items, recent activity."""
 
@@ -235,9 +276,17 @@ class CardOut(Schema):
             "team's addresses, newest first"
         },
     )
+    messages = fields.List(
+        fields.Nested(MessageOut),
+        metadata={"description": "The latest messages sent about the record, newest first"},
+    )
     bouncing = fields.List(
         fields.Nested(BouncingOut),
         metadata={"description": "Contacts: their addresses that mail bounced from"},
+    )
+    followers = fields.List(
+        fields.Nested(FollowerOut),
+        metadata={"description": "Who follows the record (gets mail about it), oldest first"},
     )
 
 

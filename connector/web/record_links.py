@@ -49,6 +49,8 @@ from connector.records.refs import RecordRef
 from connector.records.service import get_record
 from connector.schemas.records import CompanyPatch, ContactPatch, LeadPatch, TicketPatch
 from connector.store import get_store
+from connector.web import record_messages
+from connector.web.record_messages import Writing, Written
 from connector.web.security import PAGE_POLICY
 
 # The session and its CSRF token are the /account page's (connector.web.signin): one
@@ -307,8 +309,13 @@ def _render(
     message: str = "",
     version: int | None = None,
     status: int = 200,
+    draft: Written | None = None,
+    preview: Mapping[str, Any] | None = None,
+    write_message: str = "",
 ) -> ResponseReturnValue:
-    """The page, read-only or with the form of `editor`; `typed` keeps what they sent."""
+    """The page, read-only or with the forms of `editor`; `typed` keeps what they sent
+    to change the record, `draft` what they wrote to the customer (`preview`: what it
+    would send; `write_message`: why it was not previewed or sent)."""
     try:
         card = record_card(ctx, ref)
     except NotFound:
@@ -317,7 +324,11 @@ def _render(
     title = main.get("name") or main.get("title") or main.get("subject") or ref.type.value
     users = _org_users(ctx.org_id)
     editing = None
+    writing: Writing | None = None
     if editor is not None:
+        writing = record_messages.writing(ctx, ref, title, draft)
+        if preview is not None:
+            writing = Writing(writing.draft, writing.templates, preview)
         shown = form_values(ref.type, main)
         editing = Editing(
             fields=FORM_FIELDS[ref.type],
@@ -328,6 +339,12 @@ def _render(
             message=message,
             users=users,
         )
+    # "you" is the signed-in reader; whoever holds the link alone is nobody in particular
+    # (it may have been forwarded), so the link's user is not marked.
+    followers = [
+        {**f, "is_me": bool(f.get("is_me")) and editor is not None}
+        for f in card.get("followers") or []
+    ]
     g.connector_page_policy = RECORD_PAGE_POLICY
     page = render_template(
         "record.html",
@@ -340,6 +357,11 @@ def _render(
         updated=moment(main["updated_at"]) if main.get("updated_at") else None,
         history=history_lines(card.get("history") or []),
         editing=editing,
+        writing=writing,
+        write_message=write_message,
+        followers=followers,
+        following=any(f["is_me"] for f in followers),
+        messages=[{**m, "when": moment(m["created_at"])} for m in card.get("messages") or []],
         labels=LABELS,
         choices=CHOICES,
         # Back to this very page (its link) once signed in.
@@ -380,6 +402,9 @@ def init_app(app: Flask) -> None:
             get_record(db, editor.organization_id, ref)
         except NotFound:
             abort(404, "There is no such record.")
+        action = request.form.get("action", "")
+        if action in record_messages.ACTIONS:
+            return _conversation(ctx, ref, action)
         typed = own_changes(ref.type, request.form)
         version = submitted_version(request.form)
 
@@ -422,3 +447,39 @@ def init_app(app: Flask) -> None:
         flash("Your changes were saved." if data else "Nothing to save: no field was changed.")
         link = record_link("", current_app.config["SECRET_KEY"], editor.id, ref)
         return redirect(link, 303)
+
+
+def _conversation(ctx: Ctx, ref: RecordRef, action: str) -> ResponseReturnValue:
+    """Follow, unfollow, preview or send, for the signed-in `ctx.user` (checked by the caller)."""
+    link = record_link("", current_app.config["SECRET_KEY"], ctx.user.id, ref)
+    if action == "follow":
+        record_messages.follow(ctx, ref)
+        flash("You follow this record: its new messages come to you by mail.")
+        return redirect(link, 303)
+    if action == "unfollow":
+        done = record_messages.unfollow(ctx, ref)
+        flash("You no longer follow this record." if done else "You did not follow this record.")
+        return redirect(link, 303)
+    draft: Written | None = None
+    try:
+        draft = record_messages.written(request.form)
+        if action == "preview":
+            shown = record_messages.preview(ctx, ref, draft)
+            ctx.session.rollback()  # a preview writes nothing
+            return _render(ctx, ref, editor=ctx.user, draft=draft, preview=shown)
+        record_messages.send(ctx, ref, draft)
+    except ServiceError as error:
+        # Refused (no text, an unknown template, nobody to write to): said above the form,
+        # which keeps what the person wrote.
+        ctx.session.rollback()
+        status = 400 if error.status_code == 404 else error.status_code
+        return _render(
+            ctx,
+            ref,
+            editor=ctx.user,
+            draft=draft,
+            write_message=f"Nothing was sent. {error.message}",
+            status=status,
+        )
+    flash("Your message is queued: it goes out in a moment, and shows below with its status.")
+    return redirect(link, 303)

@@ -83,7 +83,44 @@
     return (space > limit / 2 ? cut.slice(0, space) : cut).replace(/[\s,;:.]+$/, "") + "…";
   }
 
+  /* "L-12" for a lead, "T-7" for a ticket (connector.mail.numbers.record_number); "" else. */
+  function recordNumber(type, id) {
+    const letter = { lead: "L", ticket: "T" }[type];
+    return letter && id ? letter + "-" + id : "";
+  }
+
+  /* What "Write to the customer" proposes as the subject: the record's title with its tag,
+   * as the connector itself would default it ("50 seats [#L-12]"). */
+  function messageSubject(type, id, title) {
+    const number = recordNumber(type, id);
+    return [String(title || "").trim(), number ? "[#" + number + "]" : ""].filter(Boolean).join(" ");
+  }
+
+  /* One message sent from a record, as its line says it: subject, then
+   * "failed · to bob@x · 2026-11-30 · Ana", and a failure's error (it says why, it is never
+   * hidden). */
+  function messageLine(message) {
+    const to = (message.to || []).join(", ");
+    const parts = [message.status, to ? "to " + to : "", String(message.created_at || "").slice(0, 10)];
+    if (message.author && message.author.name) parts.push(message.author.name);
+    const failed = message.status === "failed";
+    return {
+      subject: message.subject || "(no subject)", sub: parts.filter(Boolean).join(" · "),
+      error: failed ? message.error || "" : "", failed: failed,
+    };
+  }
+
+  /* A follower's line: "Ana Lima" and "ana@acme.test · owner · you". */
+  function followerLine(follower) {
+    const sub = [follower.email, follower.is_owner ? "owner" : "", follower.is_me ? "you" : ""];
+    return { name: follower.name || follower.email || "", sub: sub.filter(Boolean).join(" · ") };
+  }
+
   return {
+    recordNumber: recordNumber,
+    messageSubject: messageSubject,
+    messageLine: messageLine,
+    followerLine: followerLine,
     UNREACHABLE: UNREACHABLE,
     UNAVAILABLE: UNAVAILABLE,
     localDay: localDay,

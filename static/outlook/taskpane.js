@@ -262,6 +262,7 @@
       } })
       : null;
     const title = contact ? contact.name : company.name;
+    const talk = conversation(recordOf(result), result, title);
     const subtitle = contact
       ? [contact.job_title, company && company.name].filter(Boolean).join(" · ")
       : "Company of " + result.email;
@@ -272,6 +273,7 @@
       h("button", { type: "button", text: "Create task", onclick: function () { taskForm(result); } }),
       h("button", { type: "button", text: "Add note", onclick: function () { noteForm(result); } }),
       h("button", { type: "button", text: "Reply with template", onclick: function () { templateScreen(result); } }),
+      talk.button,
       h("button", { type: "button", text: "Open in the connector", onclick: function (event) { openRecord(event.currentTarget, recordOf(result)); } }));
     show(back, notice, h("h1", { text: title }), subtitle ? h("p", { class: "muted", text: subtitle }) : null,
       logged ? h("p", { class: "badge", text: "✓ Logged on " + logged }) : null,
@@ -288,6 +290,8 @@
       listSection("Open leads", result.leads, function (lead) { return leadLine(lead, true); }),
       listSection("Open tickets", result.tickets, function (t) { return ticketLine(t, true); }),
       listSection("Open tasks", result.tasks, taskLine),
+      talk.followers,
+      talk.messages,
       listSection("Came in through team addresses", result.inbound, inboundLine),
       listSection("Recent activity", result.activities, function (a) {
         return itemLine(a.subject || a.snippet || a.kind, a.occurred_at.slice(0, 10) + " · " + (a.kind === "email" ? a.from : "Note"));
@@ -985,12 +989,185 @@
         record.close_date ? itemLine(record.close_date, "Close date") : null,
         record.lost_reason ? itemLine(record.lost_reason, "Lost reason") : null]
       : [itemLine(record.status, "Status"), itemLine(record.priority, "Priority")];
+    const talk = conversation({ type: type, id: record.id }, card, recordTitle(type, record));
     show(back, notice, h("h1", { text: recordTitle(type, record) }),
       h("p", { class: "muted", text: (type === "lead" ? "Lead" : "Ticket") + (about ? " · " + about : "") }),
       h("ul", { class: "items" }, ...facts.filter(Boolean)),
       type === "lead" ? stageControl(record) : h("div", { class: "actions" }, ticketButton(record)),
+      h("div", { class: "actions" }, talk.button),
+      h("div", { id: "form-slot" }),
+      talk.followers,
+      talk.messages,
       listSection("Open tasks", card.tasks, taskLine),
       historySection(card.history));
+  }
+
+  // Followers and messages from the record ------------------------------------------------
+  // Who follows the record (and gets each new message on it by mail), and "Write to the
+  // customer": written here, previewed as it will go (From, To, Reply-To), then queued by the
+  // connector, which sends it from the team address; its status shows in "Messages".
+
+  function recordPath(ref) {
+    return "/" + plural(ref.type) + "/" + ref.id;
+  }
+
+  /* A section that draws itself from the card's list where the card has it, else asks the
+   * API; `redraw()` asks again (after a change) and draws it in place. */
+  function liveSection(label, initial, path, render) {
+    const section = h("section", { "aria-label": label });
+    const draw = function (items) { section.replaceChildren(...render(items, redraw).filter(Boolean)); };
+    const redraw = async function () {
+      const answer = await api("GET", path);
+      draw(answer.results || []);
+    };
+    section.redraw = redraw;
+    if (Array.isArray(initial)) {
+      draw(initial);
+    } else {
+      section.replaceChildren(h("h2", { text: label }), h("p", { class: "muted", text: "Loading…" }));
+      redraw().catch(function (e) {
+        if (e.unauthorized) return connectScreen(e.message);
+        section.replaceChildren(h("h2", { text: label }), h("p", { class: "error", role: "alert", text: e.message }));
+      });
+    }
+    return section;
+  }
+
+  function followersSection(ref, initial) {
+    const path = recordPath(ref) + "/followers";
+    // A card shows an owner who has no row yet with a null id (cards never write); the
+    // followers' own list gives them one, which Unfollow needs.
+    const complete = Array.isArray(initial) && initial.every(function (f) { return f.id != null; });
+    return liveSection("Followers", complete ? initial : null, path, function (followers, redraw) {
+      const change = function (button, work) {
+        const run = function () { return work().then(redraw); };
+        busy(button, run().catch(function (e) { reportError(e, run); }));
+      };
+      const following = followers.some(function (f) { return f.is_me; });
+      const lines = followers.map(function (follower) {
+        const line = Display.followerLine(follower);
+        const remove = function () { return api("DELETE", path + "/" + follower.id); };
+        return h("li", { class: "follower" }, line.name, h("span", { class: "sub", text: line.sub }),
+          h("button", { type: "button", class: "small",
+            text: "Unfollow",
+            "aria-label": follower.is_me ? "Unfollow this record" : "Unfollow " + line.name + " from this record",
+            onclick: function (event) {
+              const button = event.currentTarget;
+              change(button, function () {
+                return remove().then(function () { toast(follower.is_me ? "You no longer follow this record." : line.name + " no longer follows this record."); });
+              });
+            } }));
+      });
+      const follow = following || !state.me ? null
+        : h("div", { class: "actions" }, h("button", { type: "button", class: "small", text: "Follow",
+          "aria-label": "Follow this record", onclick: function (event) {
+            const button = event.currentTarget;
+            change(button, function () {
+              return api("POST", path, { user_id: state.me.id }).then(function () { toast("You follow this record."); });
+            });
+          } }));
+      return [h("h2", { text: "Followers" }),
+        lines.length ? h("ul", { class: "items followers" }, ...lines) : h("p", { class: "muted", text: "Nobody follows this record." }),
+        follow];
+    });
+  }
+
+  function messagesSection(ref, initial) {
+    return liveSection("Messages", initial, recordPath(ref) + "/messages", function (messages) {
+      if (!messages.length) return [];
+      return [h("h2", { text: "Messages" }), h("ul", { class: "items messages" }, ...messages.map(function (message) {
+        const line = Display.messageLine(message);
+        return h("li", { class: line.failed ? "message failed" : "message " + message.status },
+          line.failed ? h("span", { class: "bounce-label", text: "Failed" }) : null, line.subject,
+          h("span", { class: "sub" + (line.failed ? " late" : ""), text: line.sub }),
+          line.error ? h("span", { class: "sub late message-error", text: line.error }) : null);
+      }))];
+    });
+  }
+
+  /* The followers and the messages of `ref`, and the form that writes to its customer;
+   * `sections` gets redrawn once a message is queued (the writer now follows it too). */
+  function conversation(ref, card, title) {
+    const followers = followersSection(ref, card.followers);
+    const messages = messagesSection(ref, card.messages);
+    const write = h("button", { type: "button", text: "Write to the customer", onclick: function () {
+      slot(writeForm(ref, title, {}, function () {
+        return Promise.all([messages.redraw(), followers.redraw()]);
+      }));
+    } });
+    return { button: write, followers: followers, messages: messages };
+  }
+
+  /* What the user wrote; `typed` fills it again (back from the preview). */
+  function writeForm(ref, title, typed, sent) {
+    const subject = h("input", { id: "write-subject", maxlength: 998,
+      value: typed.subject !== undefined ? typed.subject : Display.messageSubject(ref.type, ref.id, title) });
+    const template = h("select", { id: "write-template" }, h("option", { value: "", text: "No template" }));
+    const body = h("textarea", { id: "write-body", rows: 6 });
+    body.value = typed.body_text || "";
+    const bodyLabel = h("label", { for: "write-body", text: "Message" });
+    const useTemplate = function () {
+      // A template is the message's body, rendered for the record: the text box goes.
+      const chosen = !!template.value;
+      body.hidden = chosen;
+      bodyLabel.hidden = chosen;
+    };
+    template.addEventListener("change", useTemplate);
+    api("GET", "/templates?record=" + encodeURIComponent(ref.type + ":" + ref.id)).then(function (templates) {
+      templates.forEach(function (t) {
+        template.append(h("option", { value: String(t.id), text: t.name, selected: String(t.id) === String(typed.template_id || "") }));
+      });
+      useTemplate();
+    }).catch(function () {
+      // Writing without a template still works: the picker only says it has none.
+      template.replaceChildren(h("option", { value: "", text: "Templates unavailable" }));
+    });
+    const form = h("form", { class: "panel", "aria-label": "Write to the customer" },
+      h("label", { for: "write-subject", text: "Subject" }), subject,
+      h("label", { for: "write-template", text: "Template" }), template,
+      bodyLabel, body,
+      h("div", { class: "actions" }, h("button", { class: "primary", type: "submit", text: "Preview" }), cancelButton()));
+    return submitForm(form, async function () {
+      const message = { subject: subject.value.trim() };
+      if (template.value) message.template_id = Number(template.value);
+      else if (body.value.trim()) message.body_text = body.value;
+      else throw new Error("Write a message, or choose a template.");
+      if (!message.subject) delete message.subject; // the connector's own: title and number
+      const preview = await api("POST", recordPath(ref) + "/messages/preview", message);
+      slot(previewPanel(ref, title, message, preview, sent));
+    });
+  }
+
+  /* Exactly what will go, before it goes: a sent message cannot be taken back. */
+  function previewPanel(ref, title, message, preview, sent) {
+    const send = h("button", { class: "primary", type: "button", text: "Send" });
+    const failure = h("div", { class: "failure", role: "alert", hidden: true });
+    const facts = [["From", preview.from], ["To", (preview.to || []).join(", ")],
+      ["Reply-To", preview.reply_to], ["Subject", preview.subject]];
+    const edit = h("button", { type: "button", text: "Edit", onclick: function () {
+      slot(writeForm(ref, title, message, sent));
+    } });
+    const panel = h("div", { class: "panel", role: "region", "aria-label": "Message preview" },
+      h("h2", { text: "Send this message?" }),
+      h("ul", { class: "items" }, ...facts.map(function (fact) { return itemLine(fact[1] || "—", fact[0]); })),
+      h("div", { class: "preview", "aria-label": "Message text", text: preview.body_text }),
+      failure,
+      h("div", { class: "actions" }, send, edit, cancelButton()));
+    send.addEventListener("click", function () {
+      failure.hidden = true;
+      busy(send, api("POST", recordPath(ref) + "/messages", message).then(function (queued) {
+        panel.remove();
+        toast(queued.status === "failed" ? "The message could not be sent; see Messages." : "Message " + queued.status + ".", queued.status === "failed");
+        // It is queued: redrawing the lists may fail and be tried again, never the Send.
+        sent().catch(function (e) { reportError(e, sent); });
+      }).catch(function (e) {
+        if (e.unauthorized) return connectScreen(e.message);
+        // Not queued (refused, or the connector unreachable): nothing went, so Send again.
+        failure.replaceChildren(h("p", { text: e.message || "Something went wrong." }));
+        failure.hidden = false;
+      }));
+    });
+    return panel;
   }
 
   // Tasks: done, and undone for a while
