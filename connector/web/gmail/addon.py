@@ -107,6 +107,10 @@ class AddonRequest:
     mailbox: Callable[[OpenMessage], Mailbox] | None = None
     consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
+    # Signs the record's reply address in a message written on it.
+    secret_key: str = ""
+    # Hands a committed OutboundMail row to the worker that sends it.
+    send_outbound: Callable[[int], None] | None = None
 
     @property
     def zone(self) -> dt.tzinfo:
@@ -235,6 +239,14 @@ def _person(
     message_id: str | None,
     banner: list[cards.Widget] | None = None,
 ) -> cards.Card:
+    contact, company = result.get("contact"), result.get("company")
+    if contact or company:
+        ref = (
+            RecordRef.of("contact", contact["id"])
+            if contact
+            else RecordRef.of("company", company["id"])
+        )
+        result = _with_following(request, ref, result)
     return cards.person_card(
         result,
         request.act,
@@ -308,7 +320,7 @@ def _record_card(
     if ref.type.value in ("lead", "ticket"):
         build = cards.lead_card if ref.type.value == "lead" else cards.ticket_card
         return build(
-            card_data,
+            _with_following(request, ref, card_data),
             request.act,
             record_url=request.record_url,
             today=request.today,
@@ -804,6 +816,119 @@ def insert_template(request: AddonRequest) -> Response:
     return cards.insert_into_draft(rendered["body_html"], rendered["subject"])
 
 
+# Followers and messages from the record ------------------------------------------------
+
+
+def _with_following(request: AddonRequest, ref: RecordRef, data: dict[str, Any]) -> dict[str, Any]:
+    """A card's data with the record's followers (who is "you" is the reader) and its latest
+    messages, read afresh: the lookup's cached answer is shared by every user."""
+    ctx = request.ctx
+    return {
+        **data,
+        "followers": following.followers_json(ctx, ref),
+        "messages": outbound_messages.messages_json(ctx, ref, limit=cards.MESSAGES_SHOWN),
+    }
+
+
+def _record(request: AddonRequest) -> RecordRef:
+    return RecordRef.of(request.state["type"], request.state["id"])
+
+
+def follow(request: AddonRequest) -> Response:
+    """The reader follows the record: each message that comes onto it is relayed to them."""
+    ref = _record(request)
+    following.add_follower(request.ctx, ref, {"user_id": request.ctx.user.id})
+    request.ctx.session.commit()
+    text = "You follow this now."
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def unfollow(request: AddonRequest) -> Response:
+    """The reader, or another follower, no longer follows the record."""
+    ref = _record(request)
+    removed = following.remove_follower(request.ctx, ref, int(request.state["follower_id"]))
+    request.ctx.session.commit()
+    text = (
+        "You no longer follow this."
+        if removed["is_me"]
+        else f"{removed['name']} no longer follows this."
+    )
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def write_form(request: AddonRequest) -> Response:
+    """ "Write to the customer": the form, its subject the record's title and number."""
+    ref = _record(request)
+    ctx = request.ctx
+    subject = outbound_messages.default_subject(ctx, ref)
+    found = templates.list_templates(ctx)
+    choices = [{"id": t.id, "name": t.name} for t in found]
+    return cards.render(
+        push_card=cards.write_card(
+            ref.type.value,
+            ref.id,
+            subject,
+            subject,
+            choices,
+            request.act,
+            _here_or_record(request),
+        )
+    )
+
+
+def _message_fields(request: AddonRequest) -> dict[str, Any]:
+    """What the form gave, as the API's messages body takes it (a field left empty is not
+    given: the service then says what is missing, in the API's words)."""
+    fields: dict[str, Any] = {}
+    subject, body = request.form("subject"), request.form("body_text")
+    template = request.form("template_id")
+    if subject:
+        fields["subject"] = subject
+    if body:
+        fields["body_text"] = body
+    if template and template != cards.NO_TEMPLATE:
+        try:
+            fields["template_id"] = int(template)
+        except ValueError as exc:
+            raise InvalidInput("Choose one of the templates listed.") from exc
+    return fields
+
+
+def preview_message(request: AddonRequest) -> Response:
+    """The message as it will go (From, To, Reply-To, Subject, text); nothing is written."""
+    ref = _record(request)
+    fields = _message_fields(request)
+    preview = outbound_messages.preview_message(request.ctx, ref, fields, request.secret_key)
+    # The preview has no inputs: Send carries what was written, signed like all state.
+    send = cards.action(
+        request.act,
+        "send_message",
+        type=ref.type.value,
+        id=ref.id,
+        on=_here_or_record(request),
+        fields=fields,
+    )
+    return cards.render(push_card=cards.message_preview_card(preview, send, request.act))
+
+
+def send_message(request: AddonRequest) -> Response:
+    """Send it (queued for the worker, as the API's 202), then back past the preview and
+    the form to the record's card, which lists the message with its status."""
+    ref = _record(request)
+    fields = dict(request.state.get("fields") or {})
+    ctx = request.ctx
+    preview = outbound_messages.preview_message(ctx, ref, fields, request.secret_key)
+    posted = outbound_messages.post_message(ctx, ref, fields, request.secret_key)
+    ctx.session.commit()
+    if request.send_outbound is not None and posted["status"] == "queued":
+        request.send_outbound(posted["id"])
+    text = f"Queued for {', '.join(preview['to'])}"
+    request.state["on"] = _here_or_record(request)
+    return cards.render(
+        notification=text, pop=2, update_card=_card_here(request, cards.banner(text))
+    )
+
+
 def universal_search(request: AddonRequest) -> Response:
     """The "Search" universal action: an empty search card, from anywhere in Gmail."""
     return cards.render(push_card=cards.search_results_card("", [], 0, request.act))
@@ -851,6 +976,11 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         preview_reply,
         insert_template,
         send_with_template,
+        follow,
+        unfollow,
+        write_form,
+        preview_message,
+        send_message,
         universal_search,
         universal_settings,
     )
