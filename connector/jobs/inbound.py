@@ -50,6 +50,7 @@ def routing_config(app: Flask) -> RoutingConfig:
         sender_window=dt.timedelta(minutes=int(app.config["MAIL_SENDER_WINDOW_MINUTES"])),
         store=get_store(app),
         settings=app.extensions["connector.settings"],
+        public_url=app.config["PUBLIC_URL"],
     )
 
 
@@ -114,10 +115,11 @@ def route_inbound(app: Flask, *, inbound_id: int) -> None:
     if routed is None:
         return
     log.info("Inbound message %s: %s %s", inbound_id, routed.outcome, routed.record or "")
-    if routed.outbound_id is not None:
-        # The acknowledgment's row is committed: if queueing fails, the outbound side's
-        # own sweep sends it.
-        queue(app).enqueue("send_outbound", outbound_id=routed.outbound_id)
+    # The acknowledgment's and the relays' rows are committed: if queueing fails, the
+    # outbound side's own sweep sends them.
+    to_send = [routed.outbound_id] if routed.outbound_id is not None else []
+    for outbound_id in [*to_send, *routed.relay_ids]:
+        queue(app).enqueue("send_outbound", outbound_id=outbound_id)
 
 
 class _Requeued:

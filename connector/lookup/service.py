@@ -16,6 +16,7 @@ from connector.addresses import display_name, domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
+from connector.mail.messages import list_messages
 from connector.mail.models import InboundMessage
 from connector.orgs.context import Ctx
 from connector.records.history import history_of
@@ -48,6 +49,8 @@ OPEN_ITEMS_LIMIT = 20
 CARD_HISTORY_LIMIT = 20
 # The latest messages that came in through team addresses, on a person's card.
 CARD_INBOUND_LIMIT = 5
+# The latest messages written from the record (a failed one among them shows as failed).
+CARD_MESSAGES_LIMIT = 5
 
 # Cache ------------------------------------------------------------------------
 # Every cached answer's key holds its organization's generation number. Any
@@ -197,6 +200,13 @@ def inbound_of(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+def _messages(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
+    return [
+        vm.message_summary(row, author)
+        for row, author in list_messages(ctx, ref, CARD_MESSAGES_LIMIT)
+    ]
+
+
 def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
     leads = _open_leads(ctx, Lead.contact_id == contact.id)
     tickets = _open_tickets(ctx, Ticket.contact_id == contact.id)
@@ -212,6 +222,7 @@ def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, refs)],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, refs[0])],
         "history": _history(ctx, refs[0]),
+        "messages": _messages(ctx, refs[0]),
         "inbound": inbound_of(ctx, [e.email for e in contact.emails]),
         "bouncing": vm.bouncing_addresses(list(contact.emails)),
         "duplicates": [
@@ -235,6 +246,7 @@ def company_card(ctx: Ctx, company: Company) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
+        "messages": _messages(ctx, ref),
     }
 
 
@@ -254,6 +266,7 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
         "tasks": [vm.task_summary(t) for t in _open_tasks(ctx, [ref])],
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
+        "messages": _messages(ctx, ref),
     }
 
 
@@ -290,6 +303,7 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
                 "tasks": [],
                 "activities": [],
                 "history": [],
+                "messages": [],
             }
         )
         proposal = None if archived else propose_contact(ctx, address)

@@ -10,8 +10,9 @@ import datetime as dt
 from typing import Any
 
 from connector.activities.models import Activity
-from connector.mail.models import InboundMessage
+from connector.mail.models import InboundMessage, OutboundMail
 from connector.mail.numbers import record_number
+from connector.orgs.models import User
 from connector.records.models import (
     Company,
     Contact,
@@ -138,6 +139,22 @@ def bouncing_addresses(emails: list[ContactEmail]) -> list[dict[str, Any]]:
         for e in emails
         if e.bounced_at is not None
     ]
+
+
+def message_summary(row: OutboundMail, author: User | None) -> dict[str, Any]:
+    """A message sent about a record (connector.mail.messages), as its list and the record's
+    card show it: a failed one with why, so that it is never dropped silently."""
+    return {
+        "id": row.id,
+        "subject": row.subject,
+        "to": list(row.to_addresses or []),
+        "status": str(row.status),
+        # A queued one's too: why it waits ("kept queued: CONNECTOR_SMTP_URL is not set").
+        "error": row.error,
+        "created_at": iso_utc(row.created_at),
+        "sent_at": iso_utc(row.sent_at) if row.sent_at is not None else None,
+        "author": {"id": author.id, "name": author.name} if author is not None else None,
+    }
 
 
 def task_summary(task: Task) -> dict[str, Any]:

@@ -31,6 +31,9 @@ _AUTO_REPLY_SUBJECT = re.compile(
 # A message that went through more servers than this is going round in circles (RFC 5321
 # 6.3 suggests counting Received headers; Sendmail gives up at 25 hops, Postfix at 50).
 MAX_HOPS = 30
+# The mark on a relay (connector.mail.relays): a relayed message that comes back to the
+# gateway (a follower's mailbox forwarding to the alias) is our own mail, never relayed again.
+RELAY_HEADER = "X-Connector-Relay"
 
 
 def header_text(message: Message, name: str) -> str:
@@ -118,8 +121,10 @@ def loop_reason(
 
     From one of our aliases or reply addresses (an alias that forwards to another, or an
     acknowledgment that came back), with X-Loop naming one of them (procmail's and
-    Zammad's mark), or through more than MAX_HOPS servers.
+    Zammad's mark), a relay of ours (RELAY_HEADER), or through more than MAX_HOPS servers.
     """
+    if message.get(RELAY_HEADER) is not None:
+        return f"{RELAY_HEADER}: a relay of ours"
     own = {a.lower() for a in own_addresses}
     sender = parseaddr(header_text(message, "From"))[1].lower()
     if sender in own:

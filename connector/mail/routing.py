@@ -29,7 +29,13 @@ from connector.errors import NotFound
 from connector.mail.acknowledgments import queue_acknowledgment
 from connector.mail.aliases import alias_for_address, list_aliases
 from connector.mail.bounces import Bounce, read_bounce
-from connector.mail.loops import header_text, is_auto_reply, loop_reason, may_answer
+from connector.mail.loops import (
+    header_text,
+    is_auto_reply,
+    loop_reason,
+    may_answer,
+    why_not_answer,
+)
 from connector.mail.models import (
     Accept,
     Alias,
@@ -40,6 +46,7 @@ from connector.mail.models import (
     OutboundMail,
 )
 from connector.mail.numbers import numbers_in_subject
+from connector.mail.relays import queue_relays
 from connector.mail.reply_addresses import record_of_reply_address
 from connector.orgs.context import Ctx, Settings
 from connector.orgs.models import Organization, Role, User
@@ -86,6 +93,8 @@ class RoutingConfig:
     sender_window: dt.timedelta
     store: SharedStore
     settings: Settings
+    # CONNECTOR_PUBLIC_URL: where the unfollow links in relays point.
+    public_url: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,8 @@ class Routed:
     record: RecordRef | None = None
     # The acknowledgment to send once the transaction is committed.
     outbound_id: int | None = None
+    # The relays to the record's followers, to send once it is committed.
+    relay_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -545,6 +556,31 @@ def acknowledge(
     )
 
 
+def relay(
+    ctx: Ctx, incoming: Incoming, record: RecordRef, config: RoutingConfig
+) -> tuple[int, ...]:
+    """The message relayed to the record's followers who are users: unless it is a robot's
+    (an out-of-office, a list's, an automatic notice), which would answer the relays in
+    turn and go round for ever. A person's own domain is no reason (unlike acknowledging):
+    the team writes from it."""
+    if (
+        why_not_answer(
+            incoming.headers, envelope_from=incoming.envelope_from, own_domain=None, bounce=False
+        )
+        is not None
+    ):
+        return ()
+    rows = queue_relays(
+        ctx,
+        record=record,
+        incoming_email=incoming.email,
+        inbound_row=incoming.row,
+        secret_key=config.secret_key,
+        public_url=config.public_url,
+    )
+    return tuple(row.id for row in rows)
+
+
 # The pipeline -----------------------------------------------------------------------------------
 
 
@@ -579,7 +615,8 @@ def route_message(session: Session, inbound_id: int, config: RoutingConfig) -> R
     if thread is not None:
         activity = append(ctx, incoming, thread)
         row.activity_id = activity.id
-        return _done(session, row, Routed(Outcome.APPENDED, thread))
+        relays = relay(ctx, incoming, thread, config)
+        return _done(session, row, Routed(Outcome.APPENDED, thread, relay_ids=relays))
     if target.alias is None or not accepts(ctx, target.alias, incoming.sender):
         # Mail to a reply address whose record is gone, or from someone the alias does not
         # take mail from: logged nowhere, nothing opened.
@@ -593,5 +630,6 @@ def route_message(session: Session, inbound_id: int, config: RoutingConfig) -> R
     record, logged = create(ctx, incoming, target.alias)
     row.activity_id = logged.id if logged is not None else None
     outbound = acknowledge(ctx, incoming, target, record, config)
-    routed = Routed(Outcome.CREATED, record, outbound.id if outbound is not None else None)
+    relays = relay(ctx, incoming, record, config)
+    routed = Routed(Outcome.CREATED, record, outbound.id if outbound is not None else None, relays)
     return _done(session, row, routed)

@@ -210,6 +210,26 @@ class BouncingOut(Schema):
     reason = fields.String()
 
 
+class MessageOut(Schema):
+    """A message sent about a record: written from it, or the alias's acknowledgment."""
+
+    id = fields.Integer()
+    subject = fields.String()
+    to = fields.List(fields.String())
+    status = fields.String(metadata={"enum": ["queued", "sent", "failed"]})
+    error = fields.String(
+        allow_none=True,
+        metadata={"description": "Why it failed (or why it still waits), as the server said"},
+    )
+    created_at = fields.String(metadata={"description": "UTC, ISO 8601"})
+    sent_at = fields.String(allow_none=True)
+    author = fields.Nested(
+        NamedRefSchema,
+        allow_none=True,
+        metadata={"description": "Who wrote it; null for the connector's own (acknowledgments)"},
+    )
+
+
 class CardOut(Schema):
     """A record with what surrounds it: the contact and company, open items, recent activity."""
 
@@ -234,6 +254,10 @@ class CardOut(Schema):
             "description": "Contacts: the latest messages from them that came in through the "
             "team's addresses, newest first"
         },
+    )
+    messages = fields.List(
+        fields.Nested(MessageOut),
+        metadata={"description": "The latest messages sent about the record, newest first"},
     )
     bouncing = fields.List(
         fields.Nested(BouncingOut),

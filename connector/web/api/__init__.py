@@ -9,6 +9,7 @@ from connector.web.api.activities import blp as activities_blp
 from connector.web.api.aliases import blp as aliases_blp
 from connector.web.api.base import API_PREFIX, Api, RequiresOneOfPlugin, nullable_nested
 from connector.web.api.lookup import blp as lookup_blp
+from connector.web.api.messages import blp as messages_blp
 from connector.web.api.outlook import blp as outlook_blp
 from connector.web.api.records import blp as records_blp
 from connector.web.api.templates import blp as templates_blp
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> None:
         templates_blp,
         outlook_blp,
         aliases_blp,
+        messages_blp,
     ):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.extensions["connector.api"] = api
