@@ -24,10 +24,12 @@ from connector.addresses import name_from_address, normalize_email
 from connector.audit import service as audit
 from connector.db import roll_back
 from connector.email_templates import service as templates
-from connector.errors import InvalidInput, PreconditionFailed, SentNotLogged
+from connector.errors import InvalidInput, NotFound, PreconditionFailed, SentNotLogged
 from connector.lifecycle.merge import merge_contacts
 from connector.lookup import service as lookup
 from connector.lookup import view_models as vm
+from connector.mail import following, messages
+from connector.mail.numbers import with_tag
 from connector.mailbox import ConsentRequired, Mailbox, Reply
 from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
@@ -36,8 +38,10 @@ from connector.records import editing
 from connector.records import service as records
 from connector.records.models import Lead
 from connector.records.refs import RecordRef
+from connector.records.service import get_record
 from connector.replies import service as replies
 from connector.schemas.activities import LogEmailArgs, NoteIn
+from connector.schemas.messages import MessageIn
 from connector.schemas.records import (
     ContactIn,
     ContactPatch,
@@ -239,14 +243,6 @@ def _person(
     message_id: str | None,
     banner: list[cards.Widget] | None = None,
 ) -> cards.Card:
-    contact, company = result.get("contact"), result.get("company")
-    if contact or company:
-        ref = (
-            RecordRef.of("contact", contact["id"])
-            if contact
-            else RecordRef.of("company", company["id"])
-        )
-        result = _with_following(request, ref, result)
     return cards.person_card(
         result,
         request.act,
@@ -320,7 +316,7 @@ def _record_card(
     if ref.type.value in ("lead", "ticket"):
         build = cards.lead_card if ref.type.value == "lead" else cards.ticket_card
         return build(
-            _with_following(request, ref, card_data),
+            card_data,
             request.act,
             record_url=request.record_url,
             today=request.today,
@@ -817,17 +813,7 @@ def insert_template(request: AddonRequest) -> Response:
 
 
 # Followers and messages from the record ------------------------------------------------
-
-
-def _with_following(request: AddonRequest, ref: RecordRef, data: dict[str, Any]) -> dict[str, Any]:
-    """A card's data with the record's followers (who is "you" is the reader) and its latest
-    messages, read afresh: the lookup's cached answer is shared by every user."""
-    ctx = request.ctx
-    return {
-        **data,
-        "followers": following.followers_json(ctx, ref),
-        "messages": outbound_messages.messages_json(ctx, ref, limit=cards.MESSAGES_SHOWN),
-    }
+# The record cards (lookup) hold its followers and latest messages; these change them.
 
 
 def _record(request: AddonRequest) -> RecordRef:
@@ -836,70 +822,74 @@ def _record(request: AddonRequest) -> RecordRef:
 
 def follow(request: AddonRequest) -> Response:
     """The reader follows the record: each message that comes onto it is relayed to them."""
-    ref = _record(request)
-    following.add_follower(request.ctx, ref, {"user_id": request.ctx.user.id})
+    following.add_follower(request.ctx, _record(request), user_id=request.ctx.user.id)
     request.ctx.session.commit()
     text = "You follow this now."
     return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
 
 
 def unfollow(request: AddonRequest) -> Response:
-    """The reader, or another follower, no longer follows the record."""
-    ref = _record(request)
-    removed = following.remove_follower(request.ctx, ref, int(request.state["follower_id"]))
-    request.ctx.session.commit()
+    """The reader, or another follower, no longer follows the record. The owner may have no
+    row yet (a card shows them following without writing one): it is made, then left."""
+    ctx, ref = request.ctx, _record(request)
+    follower_id = request.state.get("follower_id")
+    user_id = request.state.get("user_id")
+    if follower_id is None:
+        current = following.record_followers(ctx, ref)
+        follower_id = next((f["id"] for f in current if f["user_id"] == user_id), None)
+        if follower_id is None:
+            raise NotFound("They no longer follow this.")
+    following.remove_follower(ctx, ref, int(follower_id))
+    ctx.session.commit()
+    name = str(request.state.get("name") or "")
     text = (
         "You no longer follow this."
-        if removed["is_me"]
-        else f"{removed['name']} no longer follows this."
+        if user_id == ctx.user.id
+        else f"{name} no longer follows this."
     )
     return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
 
 
 def write_form(request: AddonRequest) -> Response:
-    """ "Write to the customer": the form, its subject the record's title and number."""
-    ref = _record(request)
-    ctx = request.ctx
-    subject = outbound_messages.default_subject(ctx, ref)
-    found = templates.list_templates(ctx)
-    choices = [{"id": t.id, "name": t.name} for t in found]
+    """ "Write to the customer": the form, its subject the record's title and number (what
+    the message gets when the subject is left empty)."""
+    ctx, ref = request.ctx, _record(request)
+    record = get_record(ctx.session, ctx.org_id, ref)
+    subject = with_tag(messages.record_title(record, ref), ref)
+    choices = [{"id": t.id, "name": t.name} for t in templates.list_templates(ctx)]
     return cards.render(
         push_card=cards.write_card(
-            ref.type.value,
-            ref.id,
-            subject,
-            subject,
-            choices,
-            request.act,
-            _here_or_record(request),
+            ref.type.value, ref.id, subject, subject, choices, request.act, _here_or_record(request)
         )
     )
 
 
-def _message_fields(request: AddonRequest) -> dict[str, Any]:
-    """What the form gave, as the API's messages body takes it (a field left empty is not
-    given: the service then says what is missing, in the API's words)."""
-    fields: dict[str, Any] = {}
-    subject, body = request.form("subject"), request.form("body_text")
+def _draft_fields(request: AddonRequest) -> dict[str, Any]:
+    """What the form gave, through the API's own schema: refused in the API's words."""
     template = request.form("template_id")
-    if subject:
-        fields["subject"] = subject
-    if body:
-        fields["body_text"] = body
-    if template and template != cards.NO_TEMPLATE:
-        try:
-            fields["template_id"] = int(template)
-        except ValueError as exc:
-            raise InvalidInput("Choose one of the templates listed.") from exc
+    form = {
+        "subject": request.form("subject"),
+        "body_text": request.form("body_text"),
+        "template_id": None if template in ("", cards.NO_TEMPLATE) else template,
+    }
+    fields: dict[str, Any] = _load(MessageIn(), form)
     return fields
+
+
+def _draft(fields: Mapping[str, Any]) -> messages.Draft:
+    return messages.Draft(
+        subject=fields.get("subject"),
+        body_text=fields.get("body_text"),
+        template_id=fields.get("template_id"),
+    )
 
 
 def preview_message(request: AddonRequest) -> Response:
     """The message as it will go (From, To, Reply-To, Subject, text); nothing is written."""
     ref = _record(request)
-    fields = _message_fields(request)
-    preview = outbound_messages.preview_message(request.ctx, ref, fields, request.secret_key)
-    # The preview has no inputs: Send carries what was written, signed like all state.
+    fields = _draft_fields(request)
+    preview = messages.preview(request.ctx, ref, _draft(fields), secret_key=request.secret_key)
+    # The preview has no inputs: Send carries what was written, signed as all state is.
     send = cards.action(
         request.act,
         "send_message",
@@ -913,16 +903,16 @@ def preview_message(request: AddonRequest) -> Response:
 
 def send_message(request: AddonRequest) -> Response:
     """Send it (queued for the worker, as the API's 202), then back past the preview and
-    the form to the record's card, which lists the message with its status."""
-    ref = _record(request)
+    the form to the card it was written from, which lists it with its status."""
+    ctx, ref = request.ctx, _record(request)
     fields = dict(request.state.get("fields") or {})
-    ctx = request.ctx
-    preview = outbound_messages.preview_message(ctx, ref, fields, request.secret_key)
-    posted = outbound_messages.post_message(ctx, ref, fields, request.secret_key)
+    row = messages.write_message(ctx, ref, _draft(fields), secret_key=request.secret_key)
+    to = ", ".join(row.to_addresses)
+    outbound_id = row.id
     ctx.session.commit()
-    if request.send_outbound is not None and posted["status"] == "queued":
-        request.send_outbound(posted["id"])
-    text = f"Queued for {', '.join(preview['to'])}"
+    if request.send_outbound is not None:
+        request.send_outbound(outbound_id)
+    text = f"Queued for {to}"
     request.state["on"] = _here_or_record(request)
     return cards.render(
         notification=text, pop=2, update_card=_card_here(request, cards.banner(text))

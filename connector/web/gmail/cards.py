@@ -662,11 +662,18 @@ def followers_section(
     beside each other follower, and "Follow" or "Unfollow" for the reader, first so that a
     long list does not push it out of reach."""
     record = {"type": record_type, "id": record_id, "on": here}
+
+    def leave(follower: Mapping[str, Any]) -> dict[str, Any]:
+        # The owner may have no row yet (id null): their user id names them then.
+        who = {
+            "follower_id": follower["id"],
+            "user_id": follower.get("user_id"),
+            "name": follower["name"],
+        }
+        return button("Unfollow", action(act, "unfollow", **who, **record))
+
     mine = next((f for f in followers if f["is_me"]), None)
-    if mine is None:
-        own = button("Follow", action(act, "follow", **record))
-    else:
-        own = button("Unfollow", action(act, "unfollow", follower_id=mine["id"], **record))
+    own = button("Follow", action(act, "follow", **record)) if mine is None else leave(mine)
     rows: list[Widget] = [buttons(own)]
     for follower in followers[:MAX_LISTED]:
         rows.append(
@@ -675,11 +682,7 @@ def followers_section(
                 top=follower.get("email") or "",
                 bottom=_follower_line(follower),
                 icon="PERSON",
-                end_button=None
-                if follower["is_me"]
-                else button(
-                    "Unfollow", action(act, "unfollow", follower_id=follower["id"], **record)
-                ),
+                end_button=None if follower["is_me"] else leave(follower),
             )
         )
     if len(followers) > MAX_LISTED:

@@ -140,8 +140,13 @@ def _request(event: dict[str, Any], user: User, state: dict[str, Any]) -> addon.
 
 
 def _send_outbound(outbound_id: int) -> None:
-    """After the commit: the worker signs and sends the row (connector.jobs.outbound)."""
-    get_jobs(current_app).enqueue("send_outbound", outbound_id=outbound_id)
+    """After the commit: the worker signs and sends the row (connector.jobs.outbound). The
+    message is saved either way: when the queue cannot be reached, the worker's sweep sends
+    it within minutes, so this is no error for the writer (who would send it twice)."""
+    try:
+        get_jobs(current_app).enqueue("send_outbound", outbound_id=outbound_id)
+    except Exception:
+        log.exception("Message %s saved but not queued: the worker's sweep sends it", outbound_id)
 
 
 def _mailbox(user: User) -> Callable[[addon.OpenMessage], Mailbox]:
