@@ -16,7 +16,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory: configuration is read here, once, and nowhere else."""
     from connector import db, store
     from connector.config import load_config
-    from connector.web import api, auth, health, pages, record_links, request_body
+    from connector.web import api, auth, health, pages, record_links, request_body, unfollow
     from connector.web import handlers as web
     from connector.web.id_converter import IdConverter
 
@@ -53,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
     pages.init_app(app)
     record_links.init_app(app)
+    unfollow.init_app(app)
 
     from connector.web.gmail import views as gmail_views
 

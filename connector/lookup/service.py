@@ -16,6 +16,7 @@ from connector.addresses import display_name, domain_of, normalize_email
 from connector.errors import InvalidInput
 from connector.lifecycle.merge import possible_duplicates
 from connector.lookup import view_models as vm
+from connector.mail.following import card_followers
 from connector.mail.messages import list_messages
 from connector.mail.models import InboundMessage
 from connector.orgs.context import Ctx
@@ -150,6 +151,12 @@ def _open_tasks(ctx: Ctx, refs: Sequence[RecordRef]) -> list[Task]:
     return list(ctx.session.scalars(query))
 
 
+def _followers(ctx: Ctx, ref: RecordRef, owner_id: int | None) -> list[dict[str, Any]]:
+    """Without writing (cards are read on paths that never commit): an owner without a row
+    yet shows as following, with a null id (connector.mail.following.card_followers)."""
+    return card_followers(ctx.session, ctx.org_id, ref, owner_id, ctx.user.id)
+
+
 def _history(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
     return [vm.history_entry(change) for change in history_of(ctx, ref, CARD_HISTORY_LIMIT)]
 
@@ -225,6 +232,7 @@ def contact_card(ctx: Ctx, contact: Contact) -> dict[str, Any]:
         "messages": _messages(ctx, refs[0]),
         "inbound": inbound_of(ctx, [e.email for e in contact.emails]),
         "bouncing": vm.bouncing_addresses(list(contact.emails)),
+        "followers": _followers(ctx, refs[0], contact.owner_id),
         "duplicates": [
             {"id": d.id, "name": d.name, "emails": [e.email for e in d.emails]}
             for d in possible_duplicates(ctx, contact)
@@ -247,6 +255,7 @@ def company_card(ctx: Ctx, company: Company) -> dict[str, Any]:
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
         "messages": _messages(ctx, ref),
+        "followers": _followers(ctx, ref, company.owner_id),
     }
 
 
@@ -267,6 +276,7 @@ def record_card(ctx: Ctx, ref: RecordRef) -> dict[str, Any]:
         "activities": [vm.activity_summary(a) for a in recent_activities(ctx, ref)],
         "history": _history(ctx, ref),
         "messages": _messages(ctx, ref),
+        "followers": _followers(ctx, ref, record.owner_id),
     }
 
 
@@ -304,6 +314,7 @@ def _lookup_one(ctx: Ctx, address: str) -> dict[str, Any]:
                 "activities": [],
                 "history": [],
                 "messages": [],
+                "followers": [],
             }
         )
         proposal = None if archived else propose_contact(ctx, address)
@@ -362,6 +373,9 @@ def lookup(ctx: Ctx, addresses: Sequence[str]) -> list[dict[str, Any]]:
         proposal, name = answer.get("proposal"), names.get(answer["email"])
         if proposal and name:
             answer["proposal"] = {**proposal, "name": name}
+        # An answer is cached for the whole organization: which follower is the caller
+        # is the caller's own.
+        answer["followers"] = vm.followers_seen_by(answer.get("followers", []), ctx.user.id)
     return answers
 
 

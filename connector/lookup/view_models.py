@@ -157,6 +157,12 @@ def message_summary(row: OutboundMail, author: User | None) -> dict[str, Any]:
     }
 
 
+def followers_seen_by(followers: list[dict[str, Any]], me_id: int) -> list[dict[str, Any]]:
+    """Followers (connector.mail.following's Follower objects) with `is_me` set for this
+    reader: a card cached for the organization says it for whoever read it first."""
+    return [{**f, "is_me": f["user_id"] is not None and f["user_id"] == me_id} for f in followers]
+
+
 def task_summary(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,

@@ -230,6 +230,27 @@ class MessageOut(Schema):
     )
 
 
+FOLLOWER_KINDS = ["user", "contact"]
+
+
+class FollowerOut(Schema):
+    id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "What DELETE .../followers/{id} takes. Null only on a record's "
+            "card, for an owner who follows it without having been added yet (the "
+            "followers API always gives an id)"
+        },
+    )
+    kind = fields.String(metadata={"enum": FOLLOWER_KINDS})
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    contact_id = fields.Integer(allow_none=True)
+    is_owner = fields.Boolean(metadata={"description": "The record's owner"})
+    is_me = fields.Boolean(metadata={"description": "The caller"})
+
+
 class CardOut(Schema):
     """A record with what surrounds it: the contact and company, open items, recent activity."""
 
@@ -262,6 +283,10 @@ class CardOut(Schema):
     bouncing = fields.List(
         fields.Nested(BouncingOut),
         metadata={"description": "Contacts: their addresses that mail bounced from"},
+    )
+    followers = fields.List(
+        fields.Nested(FollowerOut),
+        metadata={"description": "Who follows the record (gets mail about it), oldest first"},
     )
 
 

@@ -8,6 +8,7 @@ from flask import Flask
 from connector.web.api.activities import blp as activities_blp
 from connector.web.api.aliases import blp as aliases_blp
 from connector.web.api.base import API_PREFIX, Api, RequiresOneOfPlugin, nullable_nested
+from connector.web.api.followers import blp as followers_blp
 from connector.web.api.lookup import blp as lookup_blp
 from connector.web.api.messages import blp as messages_blp
 from connector.web.api.outlook import blp as outlook_blp
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
         outlook_blp,
         aliases_blp,
         messages_blp,
+        followers_blp,
     ):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.extensions["connector.api"] = api
