@@ -251,6 +251,7 @@ def test_write_preview_send_queues_one_message_and_the_card_lists_it(
     form = write_form(addon, lead_card)
     subject = f"Quote for 50 seats [#L-{lead['id']}]"
     assert inputs(form) == {"subject": subject, "body_text": ""}
+    assert form["header"]["subtitle"] == "Lead · Quote for 50 seats"
 
     text = "Hello Hank,\nthe quote is attached.\nAnn"
     typed = {"subject": strings(subject), "body_text": strings(text)}
@@ -274,6 +275,11 @@ def test_write_preview_send_queues_one_message_and_the_card_lists_it(
     assert listed["text"] == subject
     assert "to hank@globex.test" in listed["top"] and "by ann" in listed["top"]
     assert listed["bottom"] == "Queued"
+
+    # Send pressed again (a double click, a request sent again): nothing more goes.
+    again = addon.call(find_action(preview, "Send"))
+    assert notification(again).startswith("Already sent")
+    assert updated(again)["name"] == "lead"
 
     [row] = outbound(app)
     assert row.kind == "message" and row.status == OutboundStatus.QUEUED
@@ -512,4 +518,4 @@ def test_record_data_is_escaped_on_the_followers_and_message_cards(
     after = updated(addon.call(find_action(preview, "Send")))
     assert_escaped([card, lead_card, form, preview, after])
     assert f"Text {escape(XSS)}" in str(section(preview, "Message"))
-    assert any(r["text"] == f"Re {escape(XSS)}" for r in rows(after, "Messages"))
+    assert rows(after, "Messages")[0]["text"] == f"Re {escape(XSS)} [#L-{lead['id']}]"

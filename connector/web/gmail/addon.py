@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email import policy
@@ -51,8 +53,11 @@ from connector.schemas.records import (
     TicketIn,
     TicketPatch,
 )
+from connector.store import StoreUnavailable
 from connector.web.gmail import cards
 from connector.web.json_input import invalid_request_message
+
+log = logging.getLogger(__name__)
 
 Response = dict[str, Any]
 
@@ -855,11 +860,17 @@ def write_form(request: AddonRequest) -> Response:
     the message gets when the subject is left empty)."""
     ctx, ref = request.ctx, _record(request)
     record = get_record(ctx.session, ctx.org_id, ref)
-    subject = with_tag(messages.record_title(record, ref), ref)
+    title = messages.record_title(record, ref)
     choices = [{"id": t.id, "name": t.name} for t in templates.list_templates(ctx)]
     return cards.render(
         push_card=cards.write_card(
-            ref.type.value, ref.id, subject, subject, choices, request.act, _here_or_record(request)
+            ref.type.value,
+            ref.id,
+            title,
+            with_tag(title, ref),
+            choices,
+            request.act,
+            _here_or_record(request),
         )
     )
 
@@ -889,7 +900,8 @@ def preview_message(request: AddonRequest) -> Response:
     ref = _record(request)
     fields = _draft_fields(request)
     preview = messages.preview(request.ctx, ref, _draft(fields), secret_key=request.secret_key)
-    # The preview has no inputs: Send carries what was written, signed as all state is.
+    # The preview has no inputs: Send carries what was written, signed as all state is,
+    # and a key of this preview's own, so that pressing it twice sends once.
     send = cards.action(
         request.act,
         "send_message",
@@ -897,14 +909,38 @@ def preview_message(request: AddonRequest) -> Response:
         id=ref.id,
         on=_here_or_record(request),
         fields=fields,
+        once=secrets.token_urlsafe(16),
     )
     return cards.render(push_card=cards.message_preview_card(preview, send, request.act))
+
+
+# As long as a preview's Send can be pressed (its signed state's lifetime, views.py).
+SEND_KEY_SECONDS = 24 * 3600
+
+
+def _first_press(ctx: Ctx, once: str) -> bool:
+    """Is this the first press of that preview's Send? A second (a double click, a request
+    Google sends again) must not write to the customer twice. Without the shared store
+    the message goes: not sending what the user asked for would be the worse failure."""
+    key = f"gmail-send:{ctx.org_id}:{once}"
+    try:
+        if ctx.store.incr(key) != 1:
+            return False
+        # Kept only while the preview can be pressed (incr made it with no expiry).
+        ctx.store.set(key, b"1", SEND_KEY_SECONDS)
+    except StoreUnavailable as exc:
+        log.warning("Sending without the double-press check: %s", exc)
+    return True
 
 
 def send_message(request: AddonRequest) -> Response:
     """Send it (queued for the worker, as the API's 202), then back past the preview and
     the form to the card it was written from, which lists it with its status."""
     ctx, ref = request.ctx, _record(request)
+    request.state["on"] = _here_or_record(request)
+    if not _first_press(ctx, str(request.state.get("once") or "")):
+        text = "Already sent: it was queued the first time you pressed Send."
+        return cards.render(notification=text, pop=2, update_card=_card_here(request))
     fields = dict(request.state.get("fields") or {})
     row = messages.write_message(ctx, ref, _draft(fields), secret_key=request.secret_key)
     to = ", ".join(row.to_addresses)
@@ -913,7 +949,6 @@ def send_message(request: AddonRequest) -> Response:
     if request.send_outbound is not None:
         request.send_outbound(outbound_id)
     text = f"Queued for {to}"
-    request.state["on"] = _here_or_record(request)
     return cards.render(
         notification=text, pop=2, update_card=_card_here(request, cards.banner(text))
     )

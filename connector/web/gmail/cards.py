@@ -751,7 +751,9 @@ def write_card(
             cancel(act),
         )
     )
-    return card(WRITE, [section(widgets)], subtitle=title, name="write")
+    return card(
+        WRITE, [section(widgets)], subtitle=f"{record_type.capitalize()} · {title}", name="write"
+    )
 
 
 # The template dropdown's "none" (an item's value cannot be empty).
