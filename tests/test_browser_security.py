@@ -100,6 +100,8 @@ ARGUMENTS = {
     "filename": "outlook/taskpane.html",
     "template_id": 1,
     "run_id": "0123456789abcdef",
+    # An unfollow link's token (/unfollow/<token>): no such follower, so its 404 page.
+    "token": "f1.AAAAAAAAAAAAAAAA",
 }
 
 

@@ -258,7 +258,8 @@ def link_follower(session: Session, secret_key: str, token: str) -> LinkFollower
     follower = session.get(Follower, follower_id)
     if follower is None:
         return None
-    ref = RecordRef(follower.record_type, follower.record_id)
+    # The column is a plain string: made a RecordType again here.
+    ref = RecordRef.of(follower.record_type, follower.record_id)
     # mypy joins the models' types to Base; RECORD_MODELS holds the four record models.
     record = cast(Record | None, session.get(RECORD_MODELS[ref.type], ref.id))
     if record is None or record.organization_id != follower.organization_id:

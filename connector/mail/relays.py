@@ -29,6 +29,7 @@ from connector.mail.reply_addresses import reply_address
 from connector.mail.unfollow_links import unfollow_path
 from connector.orgs.context import Ctx
 from connector.orgs.models import Organization
+from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from connector.records.service import get_record
 
@@ -37,7 +38,7 @@ KIND = "relay"
 
 def relay_mark(record: RecordRef) -> str:
     """The X-Connector-Relay value: the record it was relayed from ("lead:12")."""
-    return f"{record.type.value}:{record.id}"
+    return f"{RecordType(record.type).value}:{record.id}"
 
 
 def _alias(ctx: Ctx, inbound_row: InboundMessage) -> Alias | None:
@@ -87,6 +88,8 @@ def queue_relays(
 
     The caller decides the message deserves relaying at all (appended or created, not a
     bounce, a loop or a robot's answer)."""
+    # A thread found through the logged email names its type as the column holds it (text).
+    record = RecordRef(RecordType(record.type), record.id)
     org = ctx.session.get(Organization, ctx.org_id)
     if org is None or not org.mail_domain:
         return []
