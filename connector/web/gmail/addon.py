@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email import policy
@@ -24,10 +26,12 @@ from connector.addresses import name_from_address, normalize_email
 from connector.audit import service as audit
 from connector.db import roll_back
 from connector.email_templates import service as templates
-from connector.errors import InvalidInput, PreconditionFailed, SentNotLogged
+from connector.errors import InvalidInput, NotFound, PreconditionFailed, SentNotLogged
 from connector.lifecycle.merge import merge_contacts
 from connector.lookup import service as lookup
 from connector.lookup import view_models as vm
+from connector.mail import following, messages
+from connector.mail.numbers import with_tag
 from connector.mailbox import ConsentRequired, Mailbox, Reply
 from connector.orgs.context import Ctx
 from connector.providers.google.gmail_api import GmailClient
@@ -36,8 +40,10 @@ from connector.records import editing
 from connector.records import service as records
 from connector.records.models import Lead
 from connector.records.refs import RecordRef
+from connector.records.service import get_record
 from connector.replies import service as replies
 from connector.schemas.activities import LogEmailArgs, NoteIn
+from connector.schemas.messages import MessageIn
 from connector.schemas.records import (
     ContactIn,
     ContactPatch,
@@ -47,8 +53,11 @@ from connector.schemas.records import (
     TicketIn,
     TicketPatch,
 )
+from connector.store import StoreUnavailable
 from connector.web.gmail import cards
 from connector.web.json_input import invalid_request_message
+
+log = logging.getLogger(__name__)
 
 Response = dict[str, Any]
 
@@ -107,6 +116,10 @@ class AddonRequest:
     mailbox: Callable[[OpenMessage], Mailbox] | None = None
     consent_url: str = ""
     today: dt.date = field(default_factory=dt.date.today)
+    # Signs the record's reply address in a message written on it.
+    secret_key: str = ""
+    # Hands a committed OutboundMail row to the worker that sends it.
+    send_outbound: Callable[[int], None] | None = None
 
     @property
     def zone(self) -> dt.tzinfo:
@@ -804,6 +817,143 @@ def insert_template(request: AddonRequest) -> Response:
     return cards.insert_into_draft(rendered["body_html"], rendered["subject"])
 
 
+# Followers and messages from the record ------------------------------------------------
+# The record cards (lookup) hold its followers and latest messages; these change them.
+
+
+def _record(request: AddonRequest) -> RecordRef:
+    return RecordRef.of(request.state["type"], request.state["id"])
+
+
+def follow(request: AddonRequest) -> Response:
+    """The reader follows the record: each message that comes onto it is relayed to them."""
+    following.add_follower(request.ctx, _record(request), user_id=request.ctx.user.id)
+    request.ctx.session.commit()
+    text = "You follow this now."
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def unfollow(request: AddonRequest) -> Response:
+    """The reader, or another follower, no longer follows the record. The owner may have no
+    row yet (a card shows them following without writing one): it is made, then left."""
+    ctx, ref = request.ctx, _record(request)
+    follower_id = request.state.get("follower_id")
+    user_id = request.state.get("user_id")
+    if follower_id is None:
+        current = following.record_followers(ctx, ref)
+        follower_id = next((f["id"] for f in current if f["user_id"] == user_id), None)
+        if follower_id is None:
+            raise NotFound("They no longer follow this.")
+    following.remove_follower(ctx, ref, int(follower_id))
+    ctx.session.commit()
+    name = str(request.state.get("name") or "")
+    text = (
+        "You no longer follow this."
+        if user_id == ctx.user.id
+        else f"{name} no longer follows this."
+    )
+    return cards.render(notification=text, update_card=_card_here(request, cards.banner(text)))
+
+
+def write_form(request: AddonRequest) -> Response:
+    """ "Write to the customer": the form, its subject the record's title and number (what
+    the message gets when the subject is left empty)."""
+    ctx, ref = request.ctx, _record(request)
+    record = get_record(ctx.session, ctx.org_id, ref)
+    title = messages.record_title(record, ref)
+    choices = [{"id": t.id, "name": t.name} for t in templates.list_templates(ctx)]
+    return cards.render(
+        push_card=cards.write_card(
+            ref.type.value,
+            ref.id,
+            title,
+            with_tag(title, ref),
+            choices,
+            request.act,
+            _here_or_record(request),
+        )
+    )
+
+
+def _draft_fields(request: AddonRequest) -> dict[str, Any]:
+    """What the form gave, through the API's own schema: refused in the API's words."""
+    template = request.form("template_id")
+    form = {
+        "subject": request.form("subject"),
+        "body_text": request.form("body_text"),
+        "template_id": None if template in ("", cards.NO_TEMPLATE) else template,
+    }
+    fields: dict[str, Any] = _load(MessageIn(), form)
+    return fields
+
+
+def _draft(fields: Mapping[str, Any]) -> messages.Draft:
+    return messages.Draft(
+        subject=fields.get("subject"),
+        body_text=fields.get("body_text"),
+        template_id=fields.get("template_id"),
+    )
+
+
+def preview_message(request: AddonRequest) -> Response:
+    """The message as it will go (From, To, Reply-To, Subject, text); nothing is written."""
+    ref = _record(request)
+    fields = _draft_fields(request)
+    preview = messages.preview(request.ctx, ref, _draft(fields), secret_key=request.secret_key)
+    # The preview has no inputs: Send carries what was written, signed as all state is,
+    # and a key of this preview's own, so that pressing it twice sends once.
+    send = cards.action(
+        request.act,
+        "send_message",
+        type=ref.type.value,
+        id=ref.id,
+        on=_here_or_record(request),
+        fields=fields,
+        once=secrets.token_urlsafe(16),
+    )
+    return cards.render(push_card=cards.message_preview_card(preview, send, request.act))
+
+
+# As long as a preview's Send can be pressed (its signed state's lifetime, views.py).
+SEND_KEY_SECONDS = 24 * 3600
+
+
+def _first_press(ctx: Ctx, once: str) -> bool:
+    """Is this the first press of that preview's Send? A second (a double click, a request
+    Google sends again) must not write to the customer twice. Without the shared store
+    the message goes: not sending what the user asked for would be the worse failure."""
+    key = f"gmail-send:{ctx.org_id}:{once}"
+    try:
+        if ctx.store.incr(key) != 1:
+            return False
+        # Kept only while the preview can be pressed (incr made it with no expiry).
+        ctx.store.set(key, b"1", SEND_KEY_SECONDS)
+    except StoreUnavailable as exc:
+        log.warning("Sending without the double-press check: %s", exc)
+    return True
+
+
+def send_message(request: AddonRequest) -> Response:
+    """Send it (queued for the worker, as the API's 202), then back past the preview and
+    the form to the card it was written from, which lists it with its status."""
+    ctx, ref = request.ctx, _record(request)
+    request.state["on"] = _here_or_record(request)
+    if not _first_press(ctx, str(request.state.get("once") or "")):
+        text = "Already sent: it was queued the first time you pressed Send."
+        return cards.render(notification=text, pop=2, update_card=_card_here(request))
+    fields = dict(request.state.get("fields") or {})
+    row = messages.write_message(ctx, ref, _draft(fields), secret_key=request.secret_key)
+    to = ", ".join(row.to_addresses)
+    outbound_id = row.id
+    ctx.session.commit()
+    if request.send_outbound is not None:
+        request.send_outbound(outbound_id)
+    text = f"Queued for {to}"
+    return cards.render(
+        notification=text, pop=2, update_card=_card_here(request, cards.banner(text))
+    )
+
+
 def universal_search(request: AddonRequest) -> Response:
     """The "Search" universal action: an empty search card, from anywhere in Gmail."""
     return cards.render(push_card=cards.search_results_card("", [], 0, request.act))
@@ -851,6 +1001,11 @@ ACTIONS: dict[str, Callable[[AddonRequest], Response]] = {
         preview_reply,
         insert_template,
         send_with_template,
+        follow,
+        unfollow,
+        write_form,
+        preview_message,
+        send_message,
         universal_search,
         universal_settings,
     )

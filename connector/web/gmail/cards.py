@@ -400,7 +400,14 @@ def person_card(
         ),
         buttons(
             *(
-                [button("Edit contact", action(act, "contact_form", id=record[1], on=here))]
+                [
+                    button("Edit contact", action(act, "contact_form", id=record[1], on=here)),
+                    # To the contact only: a company has no one to write to.
+                    button(
+                        WRITE,
+                        action(act, "write_form", type=record[0], id=record[1], on=here),
+                    ),
+                ]
                 if contact
                 else []
             ),
@@ -420,6 +427,8 @@ def person_card(
             section(new_contact_widgets(proposal, result["email"], act) if proposal else []),
             section(duplicates),
             section(actions),
+            followers_section(result.get("followers", []), act, record[0], record[1], here),
+            messages_section(result.get("messages", [])),
             section(lead_rows(result.get("leads", []), act, here), "Open leads", collapsible=True),
             section(
                 ticket_rows(result.get("tickets", []), act, here), "Open tickets", collapsible=True
@@ -624,6 +633,158 @@ def banner(message: str, label: str = "", on_click: dict[str, Any] | None = None
     return [text(message)]
 
 
+# Followers and messages from the record ------------------------------------------------
+
+WRITE = "Write to the customer"
+# The latest messages a card lists (the API's record cards hold as many).
+MESSAGES_SHOWN = 5
+
+
+def _follower_line(follower: Mapping[str, Any]) -> str:
+    marks = []
+    if follower["is_owner"]:
+        marks.append("owner")
+    if follower["is_me"]:
+        marks.append("you")
+    if follower["kind"] == "contact":
+        marks.append("contact")
+    return " · ".join(marks)
+
+
+def followers_section(
+    followers: Sequence[Mapping[str, Any]],
+    act: Act,
+    record_type: str,
+    record_id: int,
+    here: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Who follows the record (each relayed the mail that comes onto it), with "Unfollow"
+    beside each other follower, and "Follow" or "Unfollow" for the reader, first so that a
+    long list does not push it out of reach."""
+    record = {"type": record_type, "id": record_id, "on": here}
+
+    def leave(follower: Mapping[str, Any]) -> dict[str, Any]:
+        # The owner may have no row yet (id null): their user id names them then.
+        who = {
+            "follower_id": follower["id"],
+            "user_id": follower.get("user_id"),
+            "name": follower["name"],
+        }
+        return button("Unfollow", action(act, "unfollow", **who, **record))
+
+    mine = next((f for f in followers if f["is_me"]), None)
+    own = button("Follow", action(act, "follow", **record)) if mine is None else leave(mine)
+    rows: list[Widget] = [buttons(own)]
+    for follower in followers[:MAX_LISTED]:
+        rows.append(
+            decorated(
+                follower["name"],
+                top=follower.get("email") or "",
+                bottom=_follower_line(follower),
+                icon="PERSON",
+                end_button=None if follower["is_me"] else leave(follower),
+            )
+        )
+    if len(followers) > MAX_LISTED:
+        rows.append(text(f"and {len(followers) - MAX_LISTED} more"))
+    if not followers:
+        rows.append(text("No one follows this yet."))
+    return section(rows, "Followers")
+
+
+def message_status(message: Mapping[str, Any]) -> str:
+    """Where a message written on the record stands: queued, sent (when), or failed in red
+    with why, so that one that did not go is seen, never taken for sent."""
+    status = str(message["status"])
+    if status == "failed":
+        error = " ".join(str(message.get("error") or "").split())[:120]
+        return Markup('<font color="{}">✕ Failed</font>{}').format(
+            OVERDUE_COLOR, f": {error}" if error else ""
+        )
+    if status == "sent":
+        return f"✓ Sent {str(message.get('sent_at') or '')[:10]}".strip()
+    return status.capitalize()
+
+
+def messages_section(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The latest messages written on the record, newest first, each with its status."""
+    rows = []
+    for message in messages[:MESSAGES_SHOWN]:
+        author = message.get("author")
+        by = f" · by {author['name']}" if author else ""
+        rows.append(
+            decorated(
+                message.get("subject") or "(no subject)",
+                top=f"{str(message['created_at'])[:10]} · to {', '.join(message['to'])}{by}",
+                bottom=message_status(message),
+                icon="EMAIL",
+            )
+        )
+    return section(rows, "Messages", collapsible=True)
+
+
+def write_card(
+    record_type: str,
+    record_id: int,
+    title: str,
+    subject: str,
+    templates: Sequence[Mapping[str, Any]],
+    act: Act,
+    here: Mapping[str, Any],
+) -> Card:
+    """A message to the record's customer: its subject (prefilled with the record's title
+    and number), its text, or one of the organization's templates. Preview first."""
+    widgets: list[Widget] = [
+        text_input("subject", "Subject", subject),
+        text_input("body_text", "Message", multiline=True),
+    ]
+    if templates:
+        choices = [("No template: the message above", NO_TEMPLATE)]
+        choices += [(t["name"], str(t["id"])) for t in templates[: MAX_WIDGETS - 1]]
+        widgets.append(dropdown("template_id", "Or a template (instead of the text)", choices))
+    widgets.append(
+        buttons(
+            button(
+                "Preview",
+                action(act, "preview_message", type=record_type, id=record_id, on=here),
+            ),
+            cancel(act),
+        )
+    )
+    return card(
+        WRITE, [section(widgets)], subtitle=f"{record_type.capitalize()} · {title}", name="write"
+    )
+
+
+# The template dropdown's "none" (an item's value cannot be empty).
+NO_TEMPLATE = "none"
+
+
+def message_preview_card(preview: Mapping[str, Any], send: dict[str, Any], act: Act) -> Card:
+    """The message as it will go (`preview`: the preview service's answer), before anything
+    is sent; `send`: the Send button's action, carrying what was written."""
+    body = str(preview["body_text"]).strip()
+    if len(body) > PREVIEW_CHARACTERS:
+        body = body[:PREVIEW_CHARACTERS].rstrip() + " …"
+    return card(
+        "Send this message?",
+        [
+            section(
+                [
+                    decorated(preview["from"], top="From", icon="PERSON"),
+                    decorated(", ".join(preview["to"]), top="To", icon="EMAIL"),
+                    decorated(preview["reply_to"], top="Reply-To"),
+                    decorated(preview["subject"], top="Subject"),
+                ]
+            ),
+            section([text(Markup("<br>").join(body.splitlines()) or "(No text)")], "Message"),
+            section([buttons(button("Send", send), cancel(act))]),
+        ],
+        subtitle="Nothing is sent until you press Send",
+        name="message-preview",
+    )
+
+
 def _record_buttons(
     kind: str,
     record_id: int,
@@ -641,6 +802,8 @@ def _record_buttons(
         links.append(
             button("Open contact", action(act, "open_record", type="contact", id=contact["id"]))
         )
+    # Offered with no contact too: the answer then says why nothing can go.
+    links.append(button(WRITE, action(act, "write_form", type=kind, id=record_id, on=here)))
     links.append(button("Open in the connector", open_link(record_url(kind, record_id))))
     return buttons(*links)
 
@@ -675,6 +838,8 @@ def _work_card(
             section(details),
             moves,
             section([_record_buttons(kind, record_id, data, act, record_url)]),
+            followers_section(data.get("followers", []), act, kind, record_id, here),
+            messages_section(data.get("messages", [])),
             section(
                 task_rows(data.get("tasks", []), act, here, today), "Open tasks", collapsible=True
             ),

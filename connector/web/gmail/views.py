@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connector.db import get_session, is_outage, roll_back
 from connector.errors import ServiceError
+from connector.jobs import get_jobs
 from connector.mailbox import Mailbox, SendUnconfirmed
 from connector.orgs.context import Ctx
 from connector.orgs.models import User
@@ -133,7 +134,19 @@ def _request(event: dict[str, Any], user: User, state: dict[str, Any]) -> addon.
         record_url=_record_url(user),
         mailbox=_mailbox(user),
         consent_url=current_app.config["PUBLIC_URL"] + "/connect?scope=gmail.send",
+        secret_key=current_app.config["SECRET_KEY"],
+        send_outbound=_send_outbound,
     )
+
+
+def _send_outbound(outbound_id: int) -> None:
+    """After the commit: the worker signs and sends the row (connector.jobs.outbound). The
+    message is saved either way: when the queue cannot be reached, the worker's sweep sends
+    it within minutes, so this is no error for the writer (who would send it twice)."""
+    try:
+        get_jobs(current_app).enqueue("send_outbound", outbound_id=outbound_id)
+    except Exception:
+        log.exception("Message %s saved but not queued: the worker's sweep sends it", outbound_id)
 
 
 def _mailbox(user: User) -> Callable[[addon.OpenMessage], Mailbox]:
