@@ -140,6 +140,19 @@ def count(app: Flask, model: type) -> int:
         return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
 
 
+def acknowledgments(app: Flask) -> int:
+    """The acknowledgments queued (relays to the record's followers are mail of ours too)."""
+    with session_scope(app) as session:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboundMail)
+                .where(OutboundMail.kind == "acknowledgment")
+            )
+            or 0
+        )
+
+
 def links_of(app: Flask, activity_id: int) -> set[RecordRef]:
     with session_scope(app) as session:
         return {
@@ -355,7 +368,7 @@ def test_a_bounce_opens_nothing_and_marks_the_address(app, org) -> None:
         assert email.bounced_at is None
     # support@ acknowledges bea: mail of ours went to her; a bounce about her now counts.
     route(app, org, message("Broken chair", to="support@acme.test"))
-    assert count(app, OutboundMail) == 1
+    assert acknowledgments(app) == 1
     leads_before, activities_before = count(app, Lead), count(app, Activity)
     raw = raw.replace(b"Message-Id: <", b"Message-Id: <again.", 1).replace(
         b"Message-ID: <", b"Message-ID: <again.", 1
@@ -385,7 +398,7 @@ def test_an_acknowledgment_that_cannot_be_made_costs_only_the_acknowledgment(
     )
     assert (routed.status, routed.outcome) == (InboundStatus.DONE, "created")
     assert routed.record_type == RecordType.TICKET
-    assert count(app, OutboundMail) == 0
+    assert acknowledgments(app) == 0
     assert "No acknowledgment for inbound message" in caplog.text
 
 
