@@ -11,7 +11,6 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.audit import service as audit
 from connector.cli.groups import Groups
 from connector.cli.people import cli_actor, table
 from connector.db import session_scope
@@ -70,21 +69,16 @@ def register(app: Flask, groups: Groups) -> None:
         """Set the organization's mail domain, the one its aliases (sales@, support@) are at."""
         with session_scope(app) as session:
             org = _org(session, org_name)
-            before = org.mail_domain
             try:
                 clean = mail.set_mail_domain(
-                    session, org, domain, app.extensions["connector.settings"].free_mail
+                    session,
+                    org,
+                    domain,
+                    app.extensions["connector.settings"].free_mail,
+                    actor=cli_actor(),
                 )
             except ServiceError as exc:
                 raise click.ClickException(exc.message) from exc
-            audit.record(
-                session,
-                org_id=org.id,
-                actor=cli_actor(),
-                action="mail_domain.set",
-                target=f"org:{org.id}",
-                detail={"domain": clean, "before": before},
-            )
             session.commit()
             click.echo(f"{org.name}'s mail domain is {clean}.")
 
@@ -140,23 +134,10 @@ def register(app: Flask, groups: Groups) -> None:
                     accept=accept,
                     auto_reply=auto_reply is not None,
                     auto_reply_template=template,
+                    actor=cli_actor(),
                 )
             except ServiceError as exc:
                 raise click.ClickException(exc.message) from exc
-            audit.record(
-                session,
-                org_id=org.id,
-                actor=cli_actor(),
-                action="alias.created",
-                target=f"alias:{alias.id}",
-                detail={
-                    "address": alias.address,
-                    "creates": str(alias.creates),
-                    "accept": str(alias.accept),
-                    "auto_reply": alias.auto_reply,
-                    "template": template.name if template else None,
-                },
-            )
             session.commit()
             click.echo(
                 f"Created alias {alias.address} (id {alias.id}): mail to it opens a "
@@ -203,15 +184,7 @@ def register(app: Flask, groups: Groups) -> None:
             alias = mail.alias_for_address(session, address)
             if alias is None:
                 raise click.ClickException(f"There is no alias {address.strip()}.")
-            audit.record(
-                session,
-                org_id=alias.organization_id,
-                actor=cli_actor(),
-                action="alias.deleted",
-                target=f"alias:{alias.id}",
-                detail={"address": alias.address},
-            )
             clean = alias.address
-            mail.delete_alias(session, alias)
+            mail.delete_alias(session, alias, actor=cli_actor())
             session.commit()
         click.echo(f"Deleted alias {clean}: mail to it is refused from now on.")

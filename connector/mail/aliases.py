@@ -6,16 +6,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector.addresses import FreeMailDomains, domain_of, normalize_domain, normalize_email
+from connector.audit import service as audit
 from connector.email_templates.models import EmailTemplate
 from connector.errors import Conflict, InvalidInput, NotFound
 from connector.mail.models import Accept, Alias, Creates
 from connector.orgs.models import Organization, User
 
+# Who made a change, for the audit log: a user (the admin page, the API), "cli:<login>" (the
+# commands), or None for what is not a person's doing (the demo data) and goes unrecorded.
+Actor = User | str | None
+
 
 def set_mail_domain(
-    session: Session, org: Organization, domain: str, free_mail: FreeMailDomains
+    session: Session,
+    org: Organization,
+    domain: str,
+    free_mail: FreeMailDomains,
+    actor: Actor = None,
 ) -> str:
-    """Give the organization its mail domain; the domain as stored."""
+    """Give the organization its mail domain (audited); the domain as stored."""
     clean = normalize_domain(domain)
     if clean is None:
         raise InvalidInput(f"{domain!r} is not a domain.", {"domain": ["not a domain"]})
@@ -32,8 +41,18 @@ def set_mail_domain(
         raise Conflict(
             f"Delete the aliases of the old domain first: {', '.join(stale)}.",
         )
+    before = org.mail_domain
     org.mail_domain = clean
     session.flush()
+    if actor is not None:
+        audit.record(
+            session,
+            org_id=org.id,
+            actor=actor,
+            action="mail_domain.set",
+            target=f"org:{org.id}",
+            detail={"domain": clean, "before": before},
+        )
     return clean
 
 
@@ -53,8 +72,10 @@ def create_alias(
     accept: Accept | str = Accept.EVERYONE,
     auto_reply: bool = False,
     auto_reply_template: EmailTemplate | None = None,
+    actor: Actor = None,
 ) -> Alias:
-    """A team address of the organization's mail domain; InvalidInput or Conflict otherwise."""
+    """A team address of the organization's mail domain (audited); InvalidInput or Conflict
+    otherwise."""
     clean = normalize_email(address)
     if clean is None:
         raise InvalidInput(f"{address!r} is not an email address.", {"address": ["not an address"]})
@@ -102,6 +123,21 @@ def create_alias(
     )
     session.add(alias)
     session.flush()
+    if actor is not None:
+        audit.record(
+            session,
+            org_id=org.id,
+            actor=actor,
+            action="alias.created",
+            target=f"alias:{alias.id}",
+            detail={
+                "address": alias.address,
+                "creates": str(alias.creates),
+                "accept": str(alias.accept),
+                "auto_reply": alias.auto_reply,
+                "template": auto_reply_template.name if auto_reply_template else None,
+            },
+        )
     return alias
 
 
@@ -127,7 +163,16 @@ def get_alias(session: Session, org: Organization, alias_id: int) -> Alias:
     return alias
 
 
-def delete_alias(session: Session, alias: Alias) -> None:
+def delete_alias(session: Session, alias: Alias, actor: Actor = None) -> None:
     """Mail to it is refused from now on; what came through it stays on its records."""
+    if actor is not None:
+        audit.record(
+            session,
+            org_id=alias.organization_id,
+            actor=actor,
+            action="alias.deleted",
+            target=f"alias:{alias.id}",
+            detail={"address": alias.address},
+        )
     session.delete(alias)
     session.flush()

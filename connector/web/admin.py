@@ -382,25 +382,17 @@ def mail_domain() -> ResponseReturnValue:
         db = get_session()
         org = db.get(Organization, admin.organization_id)
         assert org is not None  # the admin's own
-        before = org.mail_domain
         try:
             clean = mail.set_mail_domain(
                 db,
                 org,
                 request.form.get("domain", "")[:300],
                 current_app.extensions["connector.settings"].free_mail,
+                actor=admin,
             )
         except ServiceError as exc:
             db.rollback()
             return _page("admin.html", exc.status_code, **_overview(admin, error=exc.message))
-        audit.record(
-            db,
-            org_id=org.id,
-            actor=admin,
-            action="mail_domain.set",
-            target=f"org:{org.id}",
-            detail={"domain": clean, "before": before},
-        )
         db.commit()
         return _done(f"The mail domain is {clean}.")
 
@@ -443,6 +435,7 @@ def create_alias() -> ResponseReturnValue:
                 accept=form.get("accept", Accept.EVERYONE.value),
                 auto_reply=reply != "",
                 auto_reply_template=template,
+                actor=admin,
             )
         except ServiceError as exc:
             db.rollback()
@@ -450,20 +443,6 @@ def create_alias() -> ResponseReturnValue:
         except ValueError as exc:
             db.rollback()
             return _page("admin.html", 400, **_overview(admin, error=str(exc)))
-        audit.record(
-            db,
-            org_id=org.id,
-            actor=admin,
-            action="alias.created",
-            target=f"alias:{alias.id}",
-            detail={
-                "address": alias.address,
-                "creates": str(alias.creates),
-                "accept": str(alias.accept),
-                "auto_reply": alias.auto_reply,
-                "template": template.name if template else None,
-            },
-        )
         db.commit()
         return _done(f"Mail to {alias.address} now opens a {alias.creates}.")
 
@@ -481,15 +460,7 @@ def delete_alias(alias_id: int) -> ResponseReturnValue:
         except ServiceError as exc:
             return error_page(exc.status_code, "Not Found", exc.message)
         address = alias.address
-        audit.record(
-            db,
-            org_id=org.id,
-            actor=admin,
-            action="alias.deleted",
-            target=f"alias:{alias.id}",
-            detail={"address": address},
-        )
-        mail.delete_alias(db, alias)
+        mail.delete_alias(db, alias, actor=admin)
         db.commit()
         return _done(f"{address} deleted: mail to it is refused from now on.")
 

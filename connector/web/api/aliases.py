@@ -6,7 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from connector.audit import service as audit
 from connector.email_templates import service as templates
 from connector.errors import Forbidden, InvalidInput, NotFound
 from connector.lookup.view_models import iso_utc
@@ -88,20 +87,7 @@ class Aliases(MethodView):
             accept=data["accept"],
             auto_reply=data["auto_reply"],
             auto_reply_template=template,
-        )
-        audit.record(
-            ctx.session,
-            org_id=ctx.org_id,
             actor=ctx.user,
-            action="alias.created",
-            target=f"alias:{alias.id}",
-            detail={
-                "address": alias.address,
-                "creates": str(alias.creates),
-                "accept": str(alias.accept),
-                "auto_reply": alias.auto_reply,
-                "template": template.name if template else None,
-            },
         )
         ctx.session.commit()
         return _out(alias)
@@ -123,13 +109,5 @@ class AliasById(MethodView):
         its records (admins only)."""
         ctx = _admin_ctx()
         alias = mail.get_alias(ctx.session, _org(ctx), alias_id)
-        audit.record(
-            ctx.session,
-            org_id=ctx.org_id,
-            actor=ctx.user,
-            action="alias.deleted",
-            target=f"alias:{alias.id}",
-            detail={"address": alias.address},
-        )
-        mail.delete_alias(ctx.session, alias)
+        mail.delete_alias(ctx.session, alias, actor=ctx.user)
         ctx.session.commit()
