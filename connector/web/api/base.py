@@ -18,6 +18,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from connector.records.models import RecordType
 from connector.requires_one_of import RequiresOneOf
 from connector.web.json_input import (
     JSONInputError,
@@ -249,3 +250,12 @@ class Api(flask_smorest.Api):  # type: ignore[misc]
             else:
                 payload["message"] = error.description or error.name
         return payload, code, headers
+
+
+# The records' collections in the API's paths: /api/v1/{plural}/{id}/followers, /messages.
+RECORD_PLURALS = {
+    RecordType.CONTACT: "contacts",
+    RecordType.COMPANY: "companies",
+    RecordType.LEAD: "leads",
+    RecordType.TICKET: "tickets",
+}

@@ -16,18 +16,13 @@ from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from connector.schemas import followers as schemas
 from connector.schemas.cards import FollowerOut
-from connector.web.api.base import Blueprint
+from connector.web.api.base import RECORD_PLURALS, Blueprint
 from connector.web.auth import login_required
 from connector.web.handlers import service_ctx
 
 blp = Blueprint("followers", __name__, description="Who follows a record")
 
-PLURALS = {
-    RecordType.CONTACT: "contacts",
-    RecordType.COMPANY: "companies",
-    RecordType.LEAD: "leads",
-    RecordType.TICKET: "tickets",
-}
+PLURALS = RECORD_PLURALS
 
 
 def _followers_routes(record_type: RecordType, plural: str) -> None:

@@ -15,7 +15,7 @@ from connector.mail import messages
 from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from connector.schemas import messages as schemas
-from connector.web.api.base import Blueprint
+from connector.web.api.base import RECORD_PLURALS, Blueprint
 from connector.web.auth import login_required
 from connector.web.handlers import service_ctx
 
@@ -23,12 +23,7 @@ log = logging.getLogger(__name__)
 
 blp = Blueprint("messages", __name__, description="Messages written from a record")
 
-PLURALS = {
-    RecordType.CONTACT: "contacts",
-    RecordType.COMPANY: "companies",
-    RecordType.LEAD: "leads",
-    RecordType.TICKET: "tickets",
-}
+PLURALS = RECORD_PLURALS
 
 
 def _draft(data: dict[str, Any]) -> messages.Draft:
