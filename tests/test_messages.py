@@ -197,6 +197,9 @@ def test_a_message_from_a_lead_reaches_the_customer_her_reply_lands_on_it_and_is
             send_outbound(app, outbound_id=relay.id)
         to_bob = next(m for m in server.handler.messages[1:] if m.rcpt_tos == [f"bob@{DOMAIN}"])
         assert dkimpy.verify(to_bob.content, dnsfunc=dns)
+        # RFC 8058: one-click unsubscribing is trusted only when the signature covers it.
+        tampered = to_bob.content.replace(b"/unfollow/", b"/elsewhere/", 1)
+        assert not dkimpy.verify(tampered, dnsfunc=dns)
         relayed = message_from_bytes(to_bob.content, policy=policy.default)
         assert relayed["From"].addresses[0].display_name == "Carol Customer (via Acme)"
         assert relayed["From"].addresses[0].addr_spec == f"sales@{DOMAIN}"
@@ -358,6 +361,40 @@ def test_a_contact_is_written_to_at_its_first_address(app: Flask, caller: Any) -
     ).json
     assert preview["to"] == ["Erin <erin@customer.test>"]
     assert preview["subject"] == "Erin"
+
+
+def test_an_internationalized_domain_goes_out_in_its_ascii_form_and_utf8_before_the_at_is_a_400(
+    app: Flask, caller: Any
+) -> None:
+    set_up(app, caller)
+    with session_scope(app) as session:
+        ctx = ctx_for(app, session, caller.user_id)
+        hans = records.create_contact(ctx, name="Hans", emails=["hans@müller.example"]).id
+        jorg = records.create_contact(ctx, name="Jörg", emails=["jörg@bücher.example"]).id
+    preview = caller.post(f"/api/v1/contacts/{hans}/messages/preview", json={"body_text": "Hallo"})
+    assert preview.status_code == 200, preview.json
+    assert preview.json["to"] == ["Hans <hans@xn--mller-kva.example>"]
+    sent = caller.post(f"/api/v1/contacts/{hans}/messages", json={"body_text": "Hallo"})
+    assert sent.status_code == 202, sent.json
+    with session_scope(app) as session:
+        row = session.get(OutboundMail, sent.json["id"])
+        assert row.to_addresses == ["hans@xn--mller-kva.example"]
+    for path in (f"/api/v1/contacts/{jorg}/messages/preview", f"/api/v1/contacts/{jorg}/messages"):
+        refused = caller.post(path, json={"body_text": "Hallo"})
+        assert refused.status_code == 400, refused.json
+        assert "beyond ASCII before the @" in refused.json["message"]
+
+
+def test_a_deactivated_follower_is_not_listed(app: Flask, caller: Any) -> None:
+    acme = set_up(app, caller)
+    listed = caller.get(f"/api/v1/leads/{acme.lead_id}/followers").json["results"]
+    assert acme.bob_id in [f["user_id"] for f in listed]
+    with session_scope(app) as session:
+        orgs.deactivate_user(session, session.get(User, acme.bob_id))
+    listed = caller.get(f"/api/v1/leads/{acme.lead_id}/followers").json["results"]
+    assert acme.bob_id not in [f["user_id"] for f in listed]
+    card = caller.get(f"/api/v1/leads/{acme.lead_id}").json
+    assert acme.bob_id not in [f["user_id"] for f in card["followers"]]
 
 
 @pytest.mark.parametrize(("domain", "says"), [(False, "mail domain"), (True, "alias")])

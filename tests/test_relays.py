@@ -147,3 +147,41 @@ def test_an_unfollowed_owner_gets_no_relay(app, org) -> None:  # noqa: F811 (fix
         followers.unfollow(session, follower)
     follow_up = route(app, org, message("Re: Quote", In_Reply_To=created.message_id))
     assert follow_up.outcome == "appended" and relays_of(app, follow_up.id) == []
+
+
+def test_a_follower_whose_address_our_mail_cannot_carry_costs_only_their_relay(
+    app,
+    org,  # noqa: F811 (fixture)
+) -> None:
+    """Jörg's address has UTF-8 before the @ (RFC 6532): no relay can be made for him, and
+    the customer's message still lands on the lead and is relayed to the others."""
+    created = route(app, org, message("Quote for 40 chairs"))
+    lead = RecordRef(RecordType.LEAD, created.record_id)
+    follow(app, org, lead, add_user(app, org, "jörg@acme.test", "Jörg"))
+    follow(app, org, lead, add_user(app, org, "bob@acme.test", "Bob"))
+    answer = route(
+        app,
+        org,
+        message("Re: Quote for 40 chairs", In_Reply_To=created.message_id),
+    )
+    assert (answer.outcome, answer.record_id) == ("appended", created.record_id)
+    assert sorted(r.to_addresses[0] for r in relays_of(app, answer.id)) == [
+        "ann@acme.test",
+        "bob@acme.test",
+    ]
+
+
+def test_the_same_message_delivered_again_is_relayed_once(app, org) -> None:  # noqa: F811
+    created = route(app, org, message("Quote for 40 chairs"))
+    answer_mail = message("Re: Quote for 40 chairs", In_Reply_To=created.message_id)
+    first = route(app, org, answer_mail)
+    again = route(app, org, answer_mail)  # a server that missed our 250 sends it again
+    assert (first.outcome, again.outcome) == ("appended", "appended")
+    assert len(relays_of(app, first.id)) == 1 and relays_of(app, again.id) == []
+
+
+def test_a_relay_asks_for_no_automatic_answers(app, org) -> None:  # noqa: F811
+    created = route(app, org, message("Quote for 40 chairs"))
+    [relay] = relays_of(app, created.id)
+    mail = message_from_bytes(relay.raw, policy=policy.default)
+    assert mail["X-Auto-Response-Suppress"] == "All"

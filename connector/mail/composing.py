@@ -23,6 +23,34 @@ from connector.orm import utcnow
 from connector.records.refs import RecordRef
 
 
+class UncarriableAddress(ValueError):
+    """An address plain SMTP cannot carry: letters beyond ASCII before the @ (RFC 6532's
+    SMTPUTF8 would be needed at every server on the way, and we do not send it)."""
+
+
+def wire_address(address: str) -> str:
+    """The address as it goes on the wire: an internationalized domain in its ASCII form
+    (IDNA, "müller.example" is "xn--mller-kva.example"); UncarriableAddress otherwise."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise UncarriableAddress(
+            f"{address} cannot be written to: it has letters beyond ASCII before the @, "
+            "which our mail cannot carry."
+        )
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise UncarriableAddress(f"{address} has a domain that is not a valid name.") from exc
+
+
+def format_address(pair: tuple[str, str]) -> str:
+    """'"Name" <address>' for a header, the address as wire_address gives it."""
+    name, address = pair
+    return formataddr((name, wire_address(address)))
+
+
 def new_message_id(domain: str) -> str:
     """A Message-ID of our own at the organization's mail domain: "<random@domain>". Random,
     not time and process id (make_msgid's), so that it tells nothing about the server."""
@@ -52,8 +80,8 @@ class Outgoing:
 def compose(outgoing: Outgoing) -> bytes:
     """The message as it goes on the wire (CRLF line ends): text and HTML alternatives."""
     message = EmailMessage(policy=policy.SMTP)
-    message["From"] = formataddr(outgoing.sender)
-    message["To"] = ", ".join(formataddr(pair) for pair in outgoing.to)
+    message["From"] = format_address(outgoing.sender)
+    message["To"] = ", ".join(format_address(pair) for pair in outgoing.to)
     message["Subject"] = outgoing.subject
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = outgoing.message_id
@@ -93,7 +121,8 @@ def queue_outbound(
         record_id=record.id if record else None,
         inbound_id=inbound_id,
         from_address=outgoing.sender[1],
-        to_addresses=[address for _, address in outgoing.to],
+        # As the envelope names them (the send job's RCPT TO).
+        to_addresses=[wire_address(address) for _, address in outgoing.to],
         # The column's bound (RFC 5322's line length); the message keeps the whole subject.
         subject=outgoing.subject[:998],
         message_id=outgoing.message_id,

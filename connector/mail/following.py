@@ -89,7 +89,14 @@ def record_followers(ctx: Ctx, ref: RecordRef) -> list[dict[str, Any]]:
     return [
         follower_summary(f, record.owner_id, ctx.user.id)
         for f in shared.followers(ctx.session, ctx.org_id, ref)
+        if still_here(f)
     ]
+
+
+def still_here(follower: Follower) -> bool:
+    """A user who left (deactivated) is no follower to show: nothing is relayed to them,
+    and they cannot be added again. Their row stays, for if they come back."""
+    return follower.user is None or follower.user.active
 
 
 @dataclass(frozen=True)
@@ -228,10 +235,10 @@ def card_followers(
         .order_by(Follower.id)
     )
     rows = list(session.scalars(query))
-    shown = [follower_summary(f, owner_id, me_id) for f in rows if f.active]
+    shown = [follower_summary(f, owner_id, me_id) for f in rows if f.active and still_here(f)]
     if owner_id is not None and not any(f.user_id == owner_id for f in rows):
         owner = session.get(User, owner_id)
-        if owner is not None:
+        if owner is not None and owner.active:
             shown.append(_person(None, user=owner, owner_id=owner_id, me_id=me_id))
     return shown
 

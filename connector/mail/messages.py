@@ -15,7 +15,6 @@ the writer follows the record. The caller commits, then enqueues "send_outbound"
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import select
@@ -27,7 +26,15 @@ from connector.activities.models import Activity, ActivityKind, ActivityLink
 from connector.email_templates.service import render_template
 from connector.errors import InvalidInput
 from connector.mail import followers
-from connector.mail.composing import Outgoing, compose, new_message_id, queue_outbound
+from connector.mail.composing import (
+    Outgoing,
+    UncarriableAddress,
+    compose,
+    format_address,
+    new_message_id,
+    queue_outbound,
+    wire_address,
+)
 from connector.mail.models import Alias, Follower, InboundMessage, OutboundMail
 from connector.mail.numbers import with_tag
 from connector.mail.reply_addresses import reply_address
@@ -229,6 +236,11 @@ def prepare(ctx: Ctx, ref: RecordRef, draft: Draft, *, secret_key: str) -> Prepa
         in_reply_to=answered,
         references=[answered] if answered else [],
     )
+    for _, address in outgoing.to:
+        try:
+            wire_address(address)
+        except UncarriableAddress as exc:
+            raise InvalidInput(exc.args[0], {"to": [address]}) from exc
     logged_on = [ref]
     contact = record_contact(record, ref)
     if contact is not None and ref.type != RecordType.CONTACT:
@@ -240,8 +252,8 @@ def preview(ctx: Ctx, ref: RecordRef, draft: Draft, *, secret_key: str) -> dict[
     """What sending the draft would send; nothing is written."""
     outgoing = prepare(ctx, ref, draft, secret_key=secret_key).outgoing
     return {
-        "from": formataddr(outgoing.sender),
-        "to": [formataddr(pair) for pair in outgoing.to],
+        "from": format_address(outgoing.sender),
+        "to": [format_address(pair) for pair in outgoing.to],
         "reply_to": outgoing.reply_to,
         "subject": outgoing.subject,
         "body_html": outgoing.body_html,

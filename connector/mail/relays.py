@@ -14,6 +14,7 @@ forwarding to the alias) is dropped as a loop and never relayed again.
 from __future__ import annotations
 
 import html
+import logging
 
 from sqlalchemy import select
 
@@ -32,6 +33,8 @@ from connector.orgs.models import Organization
 from connector.records.models import RecordType
 from connector.records.refs import RecordRef
 from connector.records.service import get_record
+
+log = logging.getLogger(__name__)
 
 KIND = "relay"
 
@@ -125,17 +128,25 @@ def queue_relays(
                 ("List-Unsubscribe", f"<{unfollow_url}>"),
                 ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
                 (RELAY_HEADER, relay_mark(record)),
+                # Exchange's out-of-office answers to a relay would land on the record.
+                ("X-Auto-Response-Suppress", "All"),
             ],
         )
-        rows.append(
-            queue_outbound(
-                ctx.session,
-                org_id=org.id,
-                kind=KIND,
-                outgoing=outgoing,
-                raw=compose(outgoing),
-                record=record,
-                inbound_id=inbound_row.id,
-            )
-        )
+        try:
+            # One follower whose relay cannot be made (an address our mail cannot carry)
+            # costs that relay, never the message's place on the record.
+            with ctx.session.begin_nested():
+                rows.append(
+                    queue_outbound(
+                        ctx.session,
+                        org_id=org.id,
+                        kind=KIND,
+                        outgoing=outgoing,
+                        raw=compose(outgoing),
+                        record=record,
+                        inbound_id=inbound_row.id,
+                    )
+                )
+        except (ValueError, LookupError) as error:  # UnicodeError is a ValueError
+            log.warning("No relay of %s to %s: %s", original, user.email, error)
     return rows

@@ -467,15 +467,16 @@ def reopen_if_closed(ctx: Ctx, ref: RecordRef, incoming: Incoming) -> None:
         update_ticket(ctx, ticket.id, {"status": TicketStatus.OPEN})
 
 
-def append(ctx: Ctx, incoming: Incoming, ref: RecordRef) -> Activity:
-    """Log the email on the record and on the sender's contact."""
+def append(ctx: Ctx, incoming: Incoming, ref: RecordRef) -> tuple[Activity, bool]:
+    """Log the email on the record and on the sender's contact; the activity, and whether
+    the email is new on the record (not the same message delivered again)."""
     refs = [ref]
     contact = known_contact(ctx, incoming.sender)
     if contact is not None and contact != ref:
         refs.append(contact)
-    activity = log_email(ctx, incoming.email, refs).activity
+    logged = log_email(ctx, incoming.email, refs)
     reopen_if_closed(ctx, ref, incoming)
-    return activity
+    return logged.activity, ref in logged.newly_linked
 
 
 # Create ------------------------------------------------------------------------------------
@@ -646,9 +647,11 @@ def route_message(session: Session, inbound_id: int, config: RoutingConfig) -> R
     clear_bounce_mark(ctx, incoming.sender)
     thread = find_thread(ctx, incoming, target)
     if thread is not None:
-        activity = append(ctx, incoming, thread)
+        activity, new_on_record = append(ctx, incoming, thread)
         row.activity_id = activity.id
-        relays = relay(ctx, incoming, thread, config)
+        # The same message delivered again (a server that missed our 250, or by SMTP and a
+        # polled mailbox both) was relayed the first time.
+        relays = relay(ctx, incoming, thread, config) if new_on_record else ()
         return _done(session, row, Routed(Outcome.APPENDED, thread, relay_ids=relays))
     if target.alias is None or not accepts(ctx, target.alias, incoming.sender):
         # Mail to a reply address whose record is gone, or from someone the alias does not

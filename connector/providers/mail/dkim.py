@@ -31,6 +31,9 @@ SIGNED_HEADERS = (
     "Message-ID",
     "In-Reply-To",
     "References",
+    # RFC 8058: a one-click unsubscribe is honoured only when the signature covers both.
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
     "Reply-To",
     "Auto-Submitted",
     "MIME-Version",
