@@ -592,6 +592,10 @@ def test_screenshots_of_the_pane(open_pane, caller, backend, shade) -> None:
     page = open_pane(item(), theme=theme, route=fixed_times)
     page.get_by_role("heading", name="Hank Scorpio").wait_for()
     section(page, "History").wait_for()
+    section(page, "Followers").wait_for()
+    # The followers come by a request of their own: the picture waits for every answer,
+    # or it catches the card before its last section moved the rest down.
+    page.wait_for_load_state("networkidle")
     assert page.locator(".overdue-label").count() == 1
     shoot(page, f"person-card-{shade}", backend)
 
