@@ -18,6 +18,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from connector.db import session_scope
+from connector.jobs.queue import queue_of
 from connector.mail.models import InboundMessage, InboundStatus
 from connector.mail.routing import AlreadyRouted, RoutingConfig, Unroutable, route_message
 from connector.orm import utcnow
@@ -35,12 +36,6 @@ STUCK_AFTER = dt.timedelta(minutes=2)
 # requeue_stuck queues a message again at most this often (its job may be waiting for a
 # retry, or the worker may be busy): the queue does not fill with copies of one message.
 REQUEUE_EVERY_SECONDS = 300.0
-
-
-def queue(app: Flask) -> Any:
-    """The app's Jobs (connector.jobs.get_jobs), taken from the app: connector.jobs imports
-    this module as it starts, so importing it back would make a cycle."""
-    return app.extensions["connector.jobs"]
 
 
 def routing_config(app: Flask) -> RoutingConfig:
@@ -119,7 +114,7 @@ def route_inbound(app: Flask, *, inbound_id: int) -> None:
     # outbound side's own sweep sends them.
     to_send = [routed.outbound_id] if routed.outbound_id is not None else []
     for outbound_id in [*to_send, *routed.relay_ids]:
-        queue(app).enqueue("send_outbound", outbound_id=outbound_id)
+        queue_of(app).enqueue("send_outbound", outbound_id=outbound_id)
 
 
 class _Requeued:
@@ -147,7 +142,7 @@ def requeue_stuck(app: Flask) -> None:
     with session_scope(app) as session:
         ids = list(session.scalars(query.order_by(InboundMessage.received_at).limit(10_000)))
     now = time.monotonic()
-    jobs = queue(app)
+    jobs = queue_of(app)
     with _requeued.lock:
         # Forget the messages routed since: the memory stays as small as the backlog.
         waiting = set(ids)

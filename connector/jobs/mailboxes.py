@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.accounts.crypto import DecryptionError, TokenCipher
 from connector.db import session_scope
+from connector.jobs.queue import queue_of
 from connector.mail.mailboxes import (
     ImapUrl,
     begin_epoch,
@@ -160,19 +161,8 @@ def _poll_folder(app: Flask, mailbox_id: int, url: ImapUrl, folder: ImapFolder) 
     return PollResult(mailbox_id, stored, passed_over, uidvalidity, last_uid or 0)
 
 
-class _Queue(Protocol):
-    def enqueue(self, name: str, **arguments: Any) -> str: ...
-
-
-def _queue(app: Flask) -> _Queue:
-    """connector.jobs.get_jobs(app), read from the app: importing connector.jobs from here
-    would be a cycle (its engine imports this module for JOBS)."""
-    queue: _Queue = app.extensions["connector.jobs"]
-    return queue
-
-
 def _route(app: Flask, inbound_ids: list[int]) -> None:
-    jobs = _queue(app)
+    jobs = queue_of(app)
     for inbound_id in inbound_ids:
         jobs.enqueue("route_inbound", inbound_id=inbound_id)
 
@@ -212,7 +202,7 @@ def due_mailboxes(app: Flask, now: dt.datetime | None = None) -> list[int]:
 
 def poll_due(app: Flask) -> None:
     """Every minute (and as the worker starts): queue a poll of each mailbox that is due."""
-    jobs = _queue(app)
+    jobs = queue_of(app)
     for mailbox_id in due_mailboxes(app):
         jobs.enqueue("poll_mailbox", mailbox_id=mailbox_id)
 

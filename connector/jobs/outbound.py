@@ -22,13 +22,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from flask import Flask
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.db import session_scope
+from connector.jobs.queue import queue_of
 from connector.mail.acknowledgments import KIND as ACKNOWLEDGMENT
 from connector.mail.models import OutboundMail, OutboundStatus
 from connector.orm import utcnow
@@ -59,10 +60,6 @@ LOST_RETRY_AFTER = dt.timedelta(minutes=5)
 # Where the per-process state lives in app.extensions.
 _WARNED = "connector.outbound_warned"
 _STARTED = "connector.outbound_requeue_started"
-
-
-class _Queue(Protocol):
-    def enqueue(self, name: str, **arguments: Any) -> str: ...
 
 
 class RetryLater(Exception):
@@ -244,9 +241,7 @@ def requeue_lost(app: Flask) -> list[int]:
             )
         )
     if ids:
-        # The app's Jobs (what connector.jobs.get_jobs returns), taken from the app here:
-        # connector.jobs imports this module, so this one does not import it back.
-        jobs: _Queue = app.extensions["connector.jobs"]
+        jobs = queue_of(app)
         for outbound_id in ids:
             jobs.enqueue("send_outbound", outbound_id=outbound_id)
         log.info("Queued %s unsent outbound mails again", len(ids))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,15 @@ from connector.orgs.models import Organization, User
 # Who made a change, for the audit log: a user (the admin page, the API), "cli:<login>" (the
 # commands), or None for what is not a person's doing (the demo data) and goes unrecorded.
 Actor = User | str | None
+
+
+def _audit(
+    session: Session, actor: Actor, org_id: int, action: str, target: str, detail: dict[str, Any]
+) -> None:
+    if actor is not None:
+        audit.record(
+            session, org_id=org_id, actor=actor, action=action, target=target, detail=detail
+        )
 
 
 def set_mail_domain(
@@ -44,15 +55,14 @@ def set_mail_domain(
     before = org.mail_domain
     org.mail_domain = clean
     session.flush()
-    if actor is not None:
-        audit.record(
-            session,
-            org_id=org.id,
-            actor=actor,
-            action="mail_domain.set",
-            target=f"org:{org.id}",
-            detail={"domain": clean, "before": before},
-        )
+    _audit(
+        session,
+        actor,
+        org.id,
+        "mail_domain.set",
+        f"org:{org.id}",
+        {"domain": clean, "before": before},
+    )
     return clean
 
 
@@ -123,21 +133,20 @@ def create_alias(
     )
     session.add(alias)
     session.flush()
-    if actor is not None:
-        audit.record(
-            session,
-            org_id=org.id,
-            actor=actor,
-            action="alias.created",
-            target=f"alias:{alias.id}",
-            detail={
-                "address": alias.address,
-                "creates": str(alias.creates),
-                "accept": str(alias.accept),
-                "auto_reply": alias.auto_reply,
-                "template": auto_reply_template.name if auto_reply_template else None,
-            },
-        )
+    _audit(
+        session,
+        actor,
+        org.id,
+        "alias.created",
+        f"alias:{alias.id}",
+        {
+            "address": alias.address,
+            "creates": str(alias.creates),
+            "accept": str(alias.accept),
+            "auto_reply": alias.auto_reply,
+            "template": auto_reply_template.name if auto_reply_template else None,
+        },
+    )
     return alias
 
 
@@ -165,14 +174,13 @@ def get_alias(session: Session, org: Organization, alias_id: int) -> Alias:
 
 def delete_alias(session: Session, alias: Alias, actor: Actor = None) -> None:
     """Mail to it is refused from now on; what came through it stays on its records."""
-    if actor is not None:
-        audit.record(
-            session,
-            org_id=alias.organization_id,
-            actor=actor,
-            action="alias.deleted",
-            target=f"alias:{alias.id}",
-            detail={"address": alias.address},
-        )
+    _audit(
+        session,
+        actor,
+        alias.organization_id,
+        "alias.deleted",
+        f"alias:{alias.id}",
+        {"address": alias.address},
+    )
     session.delete(alias)
     session.flush()
